@@ -1,0 +1,9 @@
+//! umm: one maintenance mode for Linux servers, reached by pausing the boot,
+//! and Consul-coordinated reboots across a cluster (rebootmgr).
+//!
+//! The library holds everything that decides; the binaries only dispatch.
+//! Modules used by the generator/PID-1 shim must stay free of D-Bus, HTTP and
+//! threads: those live behind the `cli` feature.
+
+pub mod fsutil;
+pub mod paths;
