@@ -7,3 +7,4 @@
 
 pub mod fsutil;
 pub mod paths;
+pub mod perms;
