@@ -8,3 +8,6 @@
 pub mod fsutil;
 pub mod paths;
 pub mod perms;
+pub mod cmdline;
+pub mod duration;
+pub mod config;
