@@ -65,12 +65,24 @@ pub fn read(root: &Root, in_container: bool) -> (String, Source, Option<String>)
                     .collect();
                 (args.join(" "), Source::Pid1, None)
             }
-            Err(e) => (String::new(), Source::Pid1, Some(format!("cannot read /proc/1/cmdline: {e}"))),
+            Err(e) => (
+                String::new(),
+                Source::Pid1,
+                Some(format!("cannot read /proc/1/cmdline: {e}")),
+            ),
         };
     }
     match std::fs::read(root.path(paths::PROC_CMDLINE)) {
-        Ok(raw) => (String::from_utf8_lossy(&raw).trim_end().to_string(), Source::Proc, None),
-        Err(e) => (String::new(), Source::Proc, Some(format!("cannot read /proc/cmdline: {e}"))),
+        Ok(raw) => (
+            String::from_utf8_lossy(&raw).trim_end().to_string(),
+            Source::Proc,
+            None,
+        ),
+        Err(e) => (
+            String::new(),
+            Source::Proc,
+            Some(format!("cannot read /proc/cmdline: {e}")),
+        ),
     }
 }
 
@@ -107,7 +119,18 @@ pub struct KernelArgs {
 
 /// Words systemd maps to a unit other than default.target.
 const OVERRIDE_WORDS: &[&str] = &[
-    "rescue", "emergency", "single", "s", "S", "-s", "-b", "1", "2", "3", "4", "5",
+    "rescue",
+    "emergency",
+    "single",
+    "s",
+    "S",
+    "-s",
+    "-b",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
 ];
 
 fn normalize_key(k: &str) -> String {
@@ -145,7 +168,9 @@ pub fn parse(line: &str, in_initrd: bool) -> KernelArgs {
                     )),
                 },
             }
-        } else if key == "systemd.unit" || (value.is_none() && OVERRIDE_WORDS.contains(&word.as_str())) {
+        } else if key == "systemd.unit"
+            || (value.is_none() && OVERRIDE_WORDS.contains(&word.as_str()))
+        {
             out.overrides.push(word.clone());
         }
     }
@@ -200,8 +225,12 @@ mod tests {
         assert_eq!(parse("ro 3 quiet", false).overrides, vec!["3"]);
         assert_eq!(parse("emergency", false).overrides, vec!["emergency"]);
         assert_eq!(parse("rd.systemd.unit=x.target", true).overrides.len(), 1);
-        assert!(parse("rd.systemd.unit=x.target", false).overrides.is_empty());
-        assert!(parse("console=ttyS0,115200 root=UUID=1", false).overrides.is_empty());
+        assert!(parse("rd.systemd.unit=x.target", false)
+            .overrides
+            .is_empty());
+        assert!(parse("console=ttyS0,115200 root=UUID=1", false)
+            .overrides
+            .is_empty());
     }
 
     #[test]
@@ -217,7 +246,11 @@ mod tests {
     fn reads_pid1_argv_in_container() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("proc/1")).unwrap();
-        std::fs::write(d.path().join("proc/1/cmdline"), b"/sbin/init\0umm=1\0foo=a b\0").unwrap();
+        std::fs::write(
+            d.path().join("proc/1/cmdline"),
+            b"/sbin/init\0umm=1\0foo=a b\0",
+        )
+        .unwrap();
         let root = Root::new(d.path());
         let words = split(&read_without_env(&root, true));
         assert_eq!(words, vec!["umm=1", "foo=a b"]);
@@ -225,7 +258,12 @@ mod tests {
 
     fn read_without_env(root: &Root, container: bool) -> String {
         // Same as read() but ignoring SYSTEMD_PROC_CMDLINE, which another test may set.
-        let raw = std::fs::read(root.path(if container { paths::PROC1_CMDLINE } else { paths::PROC_CMDLINE })).unwrap();
+        let raw = std::fs::read(root.path(if container {
+            paths::PROC1_CMDLINE
+        } else {
+            paths::PROC_CMDLINE
+        }))
+        .unwrap();
         raw.split(|b| *b == 0)
             .skip(1)
             .filter(|a| !a.is_empty())

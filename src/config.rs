@@ -158,14 +158,18 @@ pub fn load(root: &Root) -> Loaded {
     for file in files {
         let real = root.path(&file);
         if let Err(e) = perms::check_trusted(&real) {
-            loaded.errors.push(format!("{}: {}", file.display(), e.problem));
+            loaded
+                .errors
+                .push(format!("{}: {}", file.display(), e.problem));
             continue;
         }
         let text = match fsutil::read_optional(&real) {
             Ok(Some(t)) => t,
             Ok(None) => continue,
             Err(e) => {
-                loaded.errors.push(format!("{}: cannot read: {e}", file.display()));
+                loaded
+                    .errors
+                    .push(format!("{}: cannot read: {e}", file.display()));
                 continue;
             }
         };
@@ -176,9 +180,11 @@ pub fn load(root: &Root) -> Loaded {
                 Ok(table) => apply_table(&mut loaded, &file, &table),
                 Err(e) => {
                     let msg = e.to_string().replace('\n', " ");
-                    loaded
-                        .errors
-                        .push(format!("{}: not valid TOML, file ignored: {}", file.display(), msg.trim()));
+                    loaded.errors.push(format!(
+                        "{}: not valid TOML, file ignored: {}",
+                        file.display(),
+                        msg.trim()
+                    ));
                     continue;
                 }
             }
@@ -191,12 +197,21 @@ pub fn load(root: &Root) -> Loaded {
 fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
     for (key, value) in table {
         let Some(&k) = KEYS.iter().find(|k| **k == key.as_str()) else {
-            l.warnings.push(format!("{}: unknown key '{key}' ignored", file.display()));
+            l.warnings
+                .push(format!("{}: unknown key '{key}' ignored", file.display()));
             continue;
         };
-        let bad = |what: &str| format!("{}: key '{k}': {what}; the value from earlier files is kept", file.display());
+        let bad = |what: &str| {
+            format!(
+                "{}: key '{k}': {what}; the value from earlier files is kept",
+                file.display()
+            )
+        };
         let result: Result<(), String> = match k {
-            "enabled" => value.as_bool().map(|b| l.config.enabled = b).ok_or_else(|| bad("expected true or false")),
+            "enabled" => value
+                .as_bool()
+                .map(|b| l.config.enabled = b)
+                .ok_or_else(|| bad("expected true or false")),
             "reboot_count" => match value.as_integer() {
                 Some(n) if (0..=1000).contains(&n) => {
                     l.config.reboot_count = n as u32;
@@ -231,7 +246,11 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
                 Some(a) => {
                     let units: Option<Vec<String>> = a
                         .iter()
-                        .map(|v| v.as_str().filter(|s| valid_unit_name(s)).map(str::to_string))
+                        .map(|v| {
+                            v.as_str()
+                                .filter(|s| valid_unit_name(s))
+                                .map(str::to_string)
+                        })
                         .collect();
                     match units {
                         Some(u) => {
@@ -264,14 +283,24 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
 /// A unit name that is safe to turn into a symlink name.
 pub fn valid_unit_name(s: &str) -> bool {
     const SUFFIXES: &[&str] = &[
-        ".service", ".socket", ".target", ".mount", ".path", ".timer", ".device", ".swap", ".slice", ".scope",
+        ".service",
+        ".socket",
+        ".target",
+        ".mount",
+        ".path",
+        ".timer",
+        ".device",
+        ".swap",
+        ".slice",
+        ".scope",
         ".automount",
     ];
     !s.is_empty()
         && s.len() <= 255
         && !s.starts_with('.')
         && SUFFIXES.iter().any(|x| s.ends_with(x) && s.len() > x.len())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
 }
 
 /// The old `/etc/umm.conf`: `UMM=yes|no`, `REBOOT_COUNT=N`,
@@ -289,7 +318,11 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, val)) = line.split_once('=') else {
-            l.warnings.push(format!("{}:{}: not KEY=VALUE, ignored", file.display(), n + 1));
+            l.warnings.push(format!(
+                "{}:{}: not KEY=VALUE, ignored",
+                file.display(),
+                n + 1
+            ));
             continue;
         };
         let val = val.trim().trim_matches(|c| c == '"' || c == '\'');
@@ -305,11 +338,18 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
                 _ => Err(bad("expected a whole number")),
             },
             "COUNTER_RESET_TIME" => match val.parse::<u64>() {
-                Ok(m) if m > 0 && m < 1_000_000 => Ok(("counter_reset_time", l.config.counter_reset_time = Duration::from_secs(m * 60))),
+                Ok(m) if m > 0 && m < 1_000_000 => Ok((
+                    "counter_reset_time",
+                    l.config.counter_reset_time = Duration::from_secs(m * 60),
+                )),
                 _ => Err(bad("expected a whole number of minutes")),
             },
             other => {
-                l.warnings.push(format!("{}:{}: unknown key '{other}' ignored", file.display(), n + 1));
+                l.warnings.push(format!(
+                    "{}:{}: unknown key '{other}' ignored",
+                    file.display(),
+                    n + 1
+                ));
                 continue;
             }
         };
@@ -359,15 +399,35 @@ mod tests {
     fn precedence() {
         let d = fake_root();
         let r = d.path();
-        put(r, "/usr/lib/umm/umm.toml", "reboot_count = 1\nenabled = true\nkeep_units = [\"a.service\"]\n");
-        put(r, "/etc/umm/umm.toml", "reboot_count = 3\ncounter_reset_time = \"5min\"\n");
-        put(r, "/run/umm/umm.toml.d/10-run.toml", "reboot_count = 4\nhook_timeout = \"1min\"\n");
+        put(
+            r,
+            "/usr/lib/umm/umm.toml",
+            "reboot_count = 1\nenabled = true\nkeep_units = [\"a.service\"]\n",
+        );
+        put(
+            r,
+            "/etc/umm/umm.toml",
+            "reboot_count = 3\ncounter_reset_time = \"5min\"\n",
+        );
+        put(
+            r,
+            "/run/umm/umm.toml.d/10-run.toml",
+            "reboot_count = 4\nhook_timeout = \"1min\"\n",
+        );
         put(r, "/etc/umm/umm.toml.d/20-etc.toml", "reboot_count = 5\n");
         put(r, "/run/umm/umm.toml.d/30-run.toml", "reboot_count = 6\n");
         // Same name in /etc and /run: only /etc's is read.
         put(r, "/run/umm/umm.toml.d/40-both.toml", "enabled = false\n");
-        put(r, "/etc/umm/umm.toml.d/40-both.toml", "counter_reset_time = \"7min\"\n");
-        put(r, "/etc/umm/umm.toml.d/50-not-toml.conf", "enabled = false\n");
+        put(
+            r,
+            "/etc/umm/umm.toml.d/40-both.toml",
+            "counter_reset_time = \"7min\"\n",
+        );
+        put(
+            r,
+            "/etc/umm/umm.toml.d/50-not-toml.conf",
+            "enabled = false\n",
+        );
         let l = load(&Root::new(r));
         assert_eq!(
             l.files,
@@ -386,8 +446,14 @@ mod tests {
         assert_eq!(l.config.counter_reset_time, Duration::from_secs(420));
         assert_eq!(l.config.hook_timeout, Duration::from_secs(60));
         assert_eq!(l.config.keep_units, vec!["a.service"]);
-        assert_eq!(l.origin("reboot_count"), Origin::File("/run/umm/umm.toml.d/30-run.toml".into()));
-        assert_eq!(l.origin("enabled"), Origin::File("/usr/lib/umm/umm.toml".into()));
+        assert_eq!(
+            l.origin("reboot_count"),
+            Origin::File("/run/umm/umm.toml.d/30-run.toml".into())
+        );
+        assert_eq!(
+            l.origin("enabled"),
+            Origin::File("/usr/lib/umm/umm.toml".into())
+        );
         assert!(l.errors.is_empty(), "{:?}", l.errors);
     }
 
@@ -395,7 +461,11 @@ mod tests {
     fn bad_values_name_file_and_key_and_keep_earlier_value() {
         let d = fake_root();
         let r = d.path();
-        put(r, "/etc/umm/umm.toml", "enabled = false\nreboot_count = 3\n");
+        put(
+            r,
+            "/etc/umm/umm.toml",
+            "enabled = false\nreboot_count = 3\n",
+        );
         put(
             r,
             "/etc/umm/umm.toml.d/10.toml",
@@ -406,11 +476,22 @@ mod tests {
         assert_eq!(l.config.reboot_count, 3);
         assert_eq!(l.config.counter_reset_time, Duration::from_secs(600));
         let errs = l.errors.join("\n");
-        for key in ["counter_reset_time", "reboot_count", "state_dir", "keep_units"] {
-            assert!(errs.contains(&format!("/etc/umm/umm.toml.d/10.toml: key '{key}'")), "{errs}");
+        for key in [
+            "counter_reset_time",
+            "reboot_count",
+            "state_dir",
+            "keep_units",
+        ] {
+            assert!(
+                errs.contains(&format!("/etc/umm/umm.toml.d/10.toml: key '{key}'")),
+                "{errs}"
+            );
         }
         assert!(errs.contains("bare number"), "{errs}");
-        assert_eq!(l.warnings, vec!["/etc/umm/umm.toml.d/10.toml: unknown key 'bogus' ignored"]);
+        assert_eq!(
+            l.warnings,
+            vec!["/etc/umm/umm.toml.d/10.toml: unknown key 'bogus' ignored"]
+        );
     }
 
     #[test]
@@ -422,7 +503,11 @@ mod tests {
         let l = load(&Root::new(r));
         assert!(!l.config.enabled);
         assert_eq!(l.errors.len(), 1);
-        assert!(l.errors[0].starts_with("/etc/umm/umm.toml.d/10.toml: not valid TOML"), "{:?}", l.errors);
+        assert!(
+            l.errors[0].starts_with("/etc/umm/umm.toml.d/10.toml: not valid TOML"),
+            "{:?}",
+            l.errors
+        );
         assert_eq!(l.files, vec![PathBuf::from("/etc/umm/umm.toml")]);
     }
 
@@ -432,28 +517,49 @@ mod tests {
         let d = fake_root();
         let r = d.path();
         put(r, "/etc/umm/umm.toml", "enabled = false\n");
-        fs::set_permissions(r.join("etc/umm/umm.toml"), fs::Permissions::from_mode(0o666)).unwrap();
+        fs::set_permissions(
+            r.join("etc/umm/umm.toml"),
+            fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
         let l = load(&Root::new(r));
         assert!(l.config.enabled);
-        assert!(l.errors[0].contains("/etc/umm/umm.toml") && l.errors[0].contains("writable"), "{:?}", l.errors);
+        assert!(
+            l.errors[0].contains("/etc/umm/umm.toml") && l.errors[0].contains("writable"),
+            "{:?}",
+            l.errors
+        );
     }
 
     #[test]
     fn legacy_file_is_read_as_data_in_minutes() {
         let d = fake_root();
         let r = d.path();
-        put(r, "/etc/umm.conf", "# old\nUMM=no\nREBOOT_COUNT=5\nCOUNTER_RESET_TIME=3\nX=$(reboot)\n");
+        put(
+            r,
+            "/etc/umm.conf",
+            "# old\nUMM=no\nREBOOT_COUNT=5\nCOUNTER_RESET_TIME=3\nX=$(reboot)\n",
+        );
         let l = load(&Root::new(r));
         assert!(!l.config.enabled);
         assert_eq!(l.config.reboot_count, 5);
         assert_eq!(l.config.counter_reset_time, Duration::from_secs(180));
-        assert!(l.warnings.iter().any(|w| w.contains("move them to /etc/umm/umm.toml")));
+        assert!(l
+            .warnings
+            .iter()
+            .any(|w| w.contains("move them to /etc/umm/umm.toml")));
         assert_eq!(l.origin("enabled"), Origin::File("/etc/umm.conf".into()));
 
         put(r, "/etc/umm/umm.toml", "reboot_count = 1\n");
         let l = load(&Root::new(r));
-        assert!(l.config.enabled, "legacy must be ignored once umm.toml exists");
-        assert!(l.warnings.iter().any(|w| w.contains("/etc/umm.conf is ignored")));
+        assert!(
+            l.config.enabled,
+            "legacy must be ignored once umm.toml exists"
+        );
+        assert!(l
+            .warnings
+            .iter()
+            .any(|w| w.contains("/etc/umm.conf is ignored")));
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         rest = rest.trim_start();
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!("cannot read duration {text:?}: expected a number at {rest:?}"));
+            return Err(format!(
+                "cannot read duration {text:?}: expected a number at {rest:?}"
+            ));
         }
         let n: u64 = rest[..digits]
             .parse()
@@ -38,7 +40,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "d" | "day" | "days" => 86400,
             "w" | "week" | "weeks" => 7 * 86400,
             "" => return Err(format!("cannot read duration {text:?}: {BARE_NUMBER_HINT}")),
-            other => return Err(format!("unknown unit {other:?} in duration {text:?} (use s, min, h, d)")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in duration {text:?} (use s, min, h, d)"
+                ))
+            }
         };
         total = n
             .checked_mul(mult)
@@ -52,9 +58,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 /// Formats as systemd would accept it back (`600s` → `10min`).
 pub fn format(d: Duration) -> String {
     let s = d.as_secs();
-    if s != 0 && s % 3600 == 0 {
+    if s != 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s != 0 && s % 60 == 0 {
+    } else if s != 0 && s.is_multiple_of(60) {
         format!("{}min", s / 60)
     } else {
         format!("{s}s")
