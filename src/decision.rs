@@ -96,7 +96,8 @@ pub struct Inputs<'a> {
 pub fn decide(i: &Inputs) -> (Decision, String) {
     if !i.config.enabled {
         let why = if i.args.umm == Some(true) {
-            "umm is disabled (enabled = false); umm=1 on the command line is ignored".to_string()
+            "umm is disabled (enabled = false); umm=1 on the kernel command line is ignored"
+                .to_string()
         } else {
             "umm is disabled (enabled = false)".to_string()
         };

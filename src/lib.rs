@@ -10,6 +10,7 @@ pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod fsutil;
+pub mod kmsg;
 pub mod paths;
 pub mod perms;
 pub mod state;
