@@ -14,3 +14,4 @@ pub mod kmsg;
 pub mod paths;
 pub mod perms;
 pub mod state;
+pub mod tasks;
