@@ -5,6 +5,7 @@
 //! Modules used by the generator/PID-1 shim must stay free of D-Bus, HTTP and
 //! threads: those live behind the `cli` feature.
 
+pub mod boot;
 pub mod cmdline;
 pub mod config;
 pub mod decision;
