@@ -3,10 +3,10 @@
 //! once it is stable, run the scheduled command once maintenance mode is
 //! reached, and put up the maintenance banner. Exposed as `umm boot …`.
 
-use crate::cmdline;
 use crate::config::{self, Loaded};
-use crate::decision::{self, Decision};
+use crate::decision::Decision;
 use crate::fsutil;
+use crate::inputs;
 use crate::paths::Root;
 use crate::state::{self, CommandResult, State};
 use std::io::{self, BufRead, Write};
@@ -66,17 +66,8 @@ pub fn this_boot_decision(ctx: &Ctx, env_token: Option<&str>) -> (Decision, Stri
     if let Some(d) = state::read_runtime(&ctx.root).recorded {
         return (d, "decided earlier in this boot".into());
     }
-    let (line, _, _) = cmdline::read(&ctx.root, cmdline::in_container(&ctx.root));
-    let args = cmdline::parse(&line, false);
-    let st = state::read(&ctx.root, ctx.state_dir());
-    let runtime = state::read_runtime(&ctx.root);
-    decision::decide(&decision::Inputs {
-        args: &args,
-        config: &ctx.loaded.config,
-        state: &st.state,
-        runtime: &runtime,
-        boot_id: &ctx.boot_id,
-    })
+    let g = inputs::gather(&ctx.root, false);
+    (g.decision, format!("decided by umm boot record: {}", g.why))
 }
 
 /// `umm boot record`: persist this boot's decision, update the unclean-boot

@@ -11,6 +11,7 @@ pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod fsutil;
+pub mod inputs;
 pub mod kmsg;
 pub mod paths;
 pub mod perms;

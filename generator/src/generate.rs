@@ -9,11 +9,9 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use umm::cmdline;
-use umm::config;
-use umm::decision::{self, Decision};
+use umm::decision::Decision;
+use umm::inputs;
 use umm::paths::Root;
-use umm::state;
 
 pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const TARGET: &str = "umm.target";
@@ -80,38 +78,14 @@ fn run(root: &Root, dirs: &Dirs) -> io::Result<()> {
         log::debug!("running in the initrd: nothing to do (the dracut module decides there)");
         return Ok(());
     }
-    let (line, _source, read_err) = cmdline::read(root, cmdline::in_container(root));
-    if let Some(e) = read_err {
-        log::warn!("{e}; treating the command line as empty");
+    let g = inputs::gather(root, false);
+    for e in &g.errors {
+        log::error!("{e}");
     }
-    let args = cmdline::parse(&line, false);
-    for w in &args.warnings {
+    for w in &g.warnings {
         log::warn!("{w}");
     }
-    let loaded = config::load(root);
-    for e in &loaded.errors {
-        log::error!("config: {e}");
-    }
-    for w in &loaded.warnings {
-        log::warn!("config: {w}");
-    }
-    let cfg = &loaded.config;
-    let st = state::read(root, &cfg.state_dir);
-    if let Some(p) = &st.problem {
-        log::error!(
-            "state: {p}; treating it as empty (it is moved aside when this boot is recorded)"
-        );
-    }
-    let runtime = state::read_runtime(root);
-    let boot_id = state::boot_id(root);
-    let (decision, why) = decision::decide(&decision::Inputs {
-        args: &args,
-        config: cfg,
-        state: &st.state,
-        runtime: &runtime,
-        boot_id: &boot_id,
-    });
-
+    let (cfg, args, decision, why) = (&g.loaded.config, &g.args, g.decision, &g.why);
     let mut effective = decision;
     if decision.is_maintenance() {
         for w in &args.overrides {
