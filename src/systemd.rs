@@ -68,13 +68,33 @@ impl Systemd {
 
     /// PID 1's private socket only (no bus daemon involved).
     pub fn connect_private() -> Result<Systemd, String> {
-        let conn = Builder::address(format!("unix:path={PRIVATE_SOCKET}").as_str())
-            .map(|b| b.p2p().method_timeout(METHOD_TIMEOUT))
+        Self::connect_address(&format!("unix:path={PRIVATE_SOCKET}"), true).map(|mut s| {
+            s.via = PRIVATE_SOCKET;
+            s
+        })
+    }
+
+    /// A given D-Bus address: a bus (`p2p = false`) or a peer such as PID 1's
+    /// private socket (`p2p = true`). Tests point this at a fake systemd.
+    pub fn connect_address(address: &str, p2p: bool) -> Result<Systemd, String> {
+        let conn = Builder::address(address)
+            .map(|b| {
+                let b = b.method_timeout(METHOD_TIMEOUT);
+                if p2p {
+                    b.p2p()
+                } else {
+                    b
+                }
+            })
             .and_then(|b| b.build())
             .map_err(|e| e.to_string())?;
         Ok(Systemd {
             conn,
-            via: PRIVATE_SOCKET,
+            via: if p2p {
+                "a peer-to-peer connection"
+            } else {
+                "a bus"
+            },
         })
     }
 
