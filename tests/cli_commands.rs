@@ -430,6 +430,11 @@ fn on_moves_a_corrupt_state_aside() {
         })
         .count();
     assert_eq!(aside, 1);
+    let p = f.json()["problems"].to_string();
+    assert!(
+        p.contains("moved aside to /var/lib/umm/state.corrupt-"),
+        "{p}"
+    );
 }
 
 // ---------------------------------------------------------------- off

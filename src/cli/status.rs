@@ -98,6 +98,12 @@ pub fn collect(root: &Root, is_root: bool) -> Status {
             message: m,
         })
     };
+    for aside in moved_aside(&root.path(&cfg.state_dir)) {
+        warn(format!(
+            "a state file that could not be used was moved aside to {}; inspect it, then delete it",
+            cfg.state_dir.join(aside).display()
+        ));
+    }
     for w in &snap.loaded.warnings {
         warn(format!("config: {w}"));
     }
@@ -172,6 +178,20 @@ pub fn collect(root: &Root, is_root: bool) -> Status {
         state_file: state::state_path(&cfg.state_dir).display().to_string(),
         problems,
     }
+}
+
+/// `state.corrupt-<time>` files in the state dir, oldest first.
+fn moved_aside(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("state.corrupt-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// The last lines of a file, reading at most its last 64 KiB.
