@@ -47,11 +47,10 @@ enum Cmd {
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// Leave maintenance mode: resume this boot into normal operation (or
-    /// cancel a pending request); 'umm off reboot' reboots instead.
+    /// Leave maintenance mode: resume this boot (or cancel a pending request); 'off reboot' reboots.
     Off {
         /// 'reboot': clear the request and the count, then reboot into normal operation.
-        #[arg(value_enum)]
+        #[arg(value_enum, value_name = "reboot", hide_possible_values = true)]
         action: Option<OffAction>,
         /// Do not run the pre-off hooks in /etc/umm/hooks/pre-off.d/.
         #[arg(long)]
