@@ -280,7 +280,7 @@ mod tests {
     fn formats_utc_times() {
         assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_time(1_795_253_400), "2026-11-20 09:30:00 UTC");
+        assert_eq!(format_time(1_795_253_400), "2026-11-21 09:30:00 UTC");
     }
 
     #[test]
