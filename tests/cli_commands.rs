@@ -615,6 +615,12 @@ fn a_failing_hook_aborts_and_leaves_the_state_byte_identical() {
     let f = Fake::new();
     f.boot("maintenance:reboot-loop");
     f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 3\n");
+    let env = f.logs.path().join("env");
+    f.hook(
+        "pre-off.d",
+        "05-env",
+        &format!("echo \"$UMM_TRANSITION $UMM_REASON\" > {}", env.display()),
+    );
     f.hook("pre-off.d", "10-fail", "echo refusing >&2; exit 7");
     let before = f.state_bytes();
     f.run(&["off"])
@@ -623,6 +629,7 @@ fn a_failing_hook_aborts_and_leaves_the_state_byte_identical() {
         .says("exit status 7")
         .says("nothing was changed")
         .says("--skip-hooks");
+    assert_eq!(fs::read_to_string(&env).unwrap(), "off reboot-loop\n");
     f.run(&["off", "reboot"]).code(1);
     assert_eq!(f.state_bytes(), before);
     assert!(f.systemd_calls().is_empty());
@@ -787,8 +794,28 @@ fn bad_usage_exits_2_with_usage() {
     ] {
         f.run(args).code(2).says("--help");
     }
+    f.run(&["on", "--no-reboot", "--", ""])
+        .code(2)
+        .says("empty");
     f.run(&["--help"]).code(0).says("status");
     f.run(&["on", "--help"]).code(0).says("--no-reboot");
+}
+
+#[test]
+fn a_second_command_is_refused_while_one_holds_the_lock() {
+    use std::os::unix::io::AsRawFd;
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/run/lock/umm.lock", "");
+    let held = fs::File::open(f.p("/run/lock/umm.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f.run(&["on", "--no-reboot"])
+        .code(3)
+        .says("another umm command is running");
+    f.run(&["status"]).code(0);
+    assert_eq!(f.state_bytes(), None);
+    drop(held);
+    f.run(&["on", "--no-reboot"]).code(0);
 }
 
 #[test]

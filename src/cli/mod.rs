@@ -207,6 +207,44 @@ pub fn require_root(command: &str) -> Result<(), CliError> {
     }
 }
 
+/// Serialises the mutating commands (two operators, or a script racing an
+/// operator), so that one's hooks and state update never interleave with
+/// another's. Held until the returned file is dropped. Lives in /run/lock
+/// (not /run/umm, whose contents describe the boot): a reboot clears it.
+pub const LOCK_FILE: &str = "/run/lock/umm.lock";
+
+pub fn lock(root: &Root) -> Result<std::fs::File, CliError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::io::AsRawFd;
+    let path = root.path(LOCK_FILE);
+    let fail = |e: std::io::Error| {
+        CliError::failed(format!(
+            "cannot open the lock {LOCK_FILE}: {e}; check that /run is writable and retry"
+        ))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(fail)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(CliError::refused(format!(
+            "another umm command is running (it holds {LOCK_FILE}); nothing changed. Wait for it to finish (its hooks may take up to hook_timeout) and retry"
+        )));
+    }
+    Ok(f)
+}
+
 /// The user behind this command, for the request's `requested_by`.
 pub fn caller() -> String {
     let uid = euid();

@@ -21,6 +21,7 @@ pub struct OffArgs {
 pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     let name = if args.reboot { "off reboot" } else { "off" };
     require_root(name)?;
+    let _lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let in_mm = snap.in_maintenance();

@@ -19,7 +19,14 @@ pub struct OnArgs {
 }
 
 pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
+    if args.command.first().is_some_and(|c| c.trim().is_empty()) {
+        return Err(CliError {
+            exit: Exit::Usage,
+            message: "the scheduled COMMAND after '--' is an empty word: give a program, e.g. 'umm on -- apt-get -y dist-upgrade'".into(),
+        });
+    }
     require_root("on")?;
+    let _lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let cfg = &snap.loaded.config;

@@ -17,6 +17,7 @@ pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";
 pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
     let name = if enable { "enable" } else { "disable" };
     require_root(name)?;
+    let _lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let pending = snap.state.state.request.clone();
