@@ -21,8 +21,8 @@ const LOGIND_DEST: &str = "org.freedesktop.login1";
 const LOGIND_PATH: &str = "/org/freedesktop/login1";
 const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
 pub const PRIVATE_SOCKET: &str = "/run/systemd/private";
-/// Reload and StartUnit can take a while on a busy machine.
-const METHOD_TIMEOUT: Duration = Duration::from_secs(120);
+/// Reload can take a while on a busy machine (systemctl allows it 6 min).
+const METHOD_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 /// How a job ended (`JobRemoved`'s result: done, failed, canceled, timeout,
 /// dependency, skipped), or that we stopped waiting.
@@ -147,7 +147,9 @@ impl Systemd {
             .map_err(|e| err("JobRemoved match rule", e))?;
         let signals = MessageIterator::for_match_rule(rule, &self.conn, None)
             .map_err(|e| err("listening for systemd's JobRemoved", e))?;
-        self.call_unit("Subscribe")?;
+        // "Already subscribed" is harmless, and on PID 1's private socket
+        // signals are sent to every peer anyway: waiting still works.
+        let _ = self.call_unit("Subscribe");
         let job: OwnedObjectPath = self.call("StartUnit", &(unit, mode))?;
         let (tx, rx) = mpsc::channel();
         let want = job.clone();
