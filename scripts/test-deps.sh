@@ -5,6 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 apt_packages=(
+    dbus-daemon        # tests/cli_dbus.rs runs a real bus
     systemd            # systemd-analyze verify, systemd-system-update-generator (bench)
     util-linux         # setpriv (non-root caller tests)
     grub-common        # grub-script-check
