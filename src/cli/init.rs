@@ -81,11 +81,10 @@ impl InitSystem for SystemdInit {
     }
 
     fn resume(&self) -> Result<Resumed, CliError> {
-        let sd = crate::systemd::Systemd::connect().map_err(|e| {
-            CliError::failed(format!(
-                "{e}. The state is already updated: start the boot by hand with 'systemctl daemon-reload && systemctl start multi-user.target', or retry with 'umm off --retry'"
-            ))
-        })?;
+        let sd = match crate::systemd::Systemd::connect() {
+            Ok(sd) => sd,
+            Err(e) => return resume_via_systemctl(&e),
+        };
         let mut notes = vec![format!("talking to systemd via {}", sd.via)];
         let retry =
             "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
@@ -127,12 +126,84 @@ impl InitSystem for SystemdInit {
     }
 
     fn reboot(&self) -> Result<String, CliError> {
-        crate::systemd::reboot().map_err(|e| {
-            CliError::failed(format!(
-                "cannot reboot: {e}. The request is saved: reboot by any other means to enter maintenance mode, or cancel it with 'umm off'"
-            ))
+        crate::systemd::reboot().or_else(|bus_err| {
+            // No bus daemon: PID 1's private socket, through systemctl.
+            systemctl(&["start", "--job-mode=replace-irreversibly", "--no-block", "reboot.target"])
+                .map(|_| format!("{bus_err}; started reboot.target with systemctl (PID 1's private socket)"))
+                .map_err(|e| {
+                    CliError::failed(format!(
+                        "cannot reboot: {bus_err}; {e}. The request is saved: reboot by any other means to enter maintenance mode, or cancel it with 'umm off'"
+                    ))
+                })
         })
     }
+}
+
+/// Runs systemctl (which reaches PID 1 over /run/systemd/private when there
+/// is no bus daemon) and returns its stdout, or an error with its stderr.
+fn systemctl(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("systemctl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "systemctl {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// `umm off` without a system bus (see src/systemd.rs for why not zbus on
+/// the private socket): the same steps through systemctl.
+fn resume_via_systemctl(bus_err: &str) -> Result<Resumed, CliError> {
+    let retry = "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
+    let fail = |e: String| CliError::failed(format!("{e}; {retry}"));
+    let mut notes = vec![format!(
+        "{bus_err}; talking to systemd through systemctl (PID 1's private socket)"
+    )];
+    systemctl(&["daemon-reload"]).map_err(fail)?;
+    let reported = systemctl(&["get-default"]).map_err(fail)?;
+    let target = real_default_target(&Root::default(), &reported, &mut notes);
+    // `systemctl start` waits for the job and fails if it did not succeed.
+    let reached = match systemctl(&["start", "--job-mode=replace", &target]) {
+        Ok(_) => {
+            notes.push(format!("start job for {target}: done"));
+            true
+        }
+        Err(e) => {
+            notes.push(e);
+            false
+        }
+    };
+    let failed_units = match systemctl(&[
+        "list-units",
+        "--failed",
+        "--plain",
+        "--no-legend",
+        "--no-pager",
+    ]) {
+        Ok(out) => out
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect(),
+        Err(e) => {
+            notes.push(format!("cannot list failed units: {e}"));
+            Vec::new()
+        }
+    };
+    Ok(Resumed {
+        target,
+        reached,
+        notes,
+        failed_units,
+    })
 }
 
 /// GetDefaultTarget must no longer name umm.target once the generator has
