@@ -90,7 +90,10 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o644).unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -105,7 +108,10 @@ mod tests {
         assert!(read_optional(&d.path().join("none")).unwrap().is_none());
         let bad = d.path().join("bad");
         fs::write(&bad, [0xff, 0xfe]).unwrap();
-        assert_eq!(read_optional(&bad).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            read_optional(&bad).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[test]

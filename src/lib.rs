@@ -8,3 +8,4 @@
 pub mod fsutil;
 pub mod paths;
 pub mod perms;
+pub mod tasks;

@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn maps_into_prefix() {
         let r = Root::new("/tmp/x");
-        assert_eq!(r.path("/etc/umm/umm.toml"), PathBuf::from("/tmp/x/etc/umm/umm.toml"));
+        assert_eq!(
+            r.path("/etc/umm/umm.toml"),
+            PathBuf::from("/tmp/x/etc/umm/umm.toml")
+        );
         assert_eq!(Root::default().path("/run/umm"), PathBuf::from("/run/umm"));
         assert!(Root::default().is_real());
         assert!(!r.is_real());

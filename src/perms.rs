@@ -41,7 +41,10 @@ fn check_one(path: &Path, what: &str) -> Result<(), UnsafeFile> {
     if md.mode() & 0o022 != 0 {
         return Err(UnsafeFile {
             path: path.to_path_buf(),
-            problem: format!("{what} is writable by group or others (mode {:04o})", md.mode() & 0o7777),
+            problem: format!(
+                "{what} is writable by group or others (mode {:04o})",
+                md.mode() & 0o7777
+            ),
         });
     }
     Ok(())
@@ -75,7 +78,10 @@ mod tests {
 
     #[test]
     fn accepts_root_owned_and_refuses_writable() {
-        assert!(running_as_root(), "these tests create root-owned files: run them as root");
+        assert!(
+            running_as_root(),
+            "these tests create root-owned files: run them as root"
+        );
         let d = tempfile::tempdir().unwrap();
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let f = d.path().join("hook");
