@@ -9,3 +9,8 @@ pub mod fsutil;
 pub mod paths;
 pub mod perms;
 pub mod tasks;
+
+#[cfg(feature = "cli")]
+pub mod consul;
+#[cfg(feature = "cli")]
+pub mod rebootmgr;
