@@ -13,12 +13,7 @@ use umm::rebootmgr::flow::{self, Done, Reboot, Settings};
 use umm::rebootmgr::{self, status, Abort, Exit, Keys, NodeConfig};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "rebootmgr",
-    version,
-    about = "Consul-coordinated reboots",
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "rebootmgr", version, about = "Consul-coordinated reboots")]
 struct Cli {
     /// Consul HTTP address [env: CONSUL_HTTP_ADDR] [default: http://127.0.0.1:8500]
     #[arg(long, global = true)]
