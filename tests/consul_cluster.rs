@@ -129,6 +129,13 @@ fn umm_coordination_takes_the_slot_and_waits_for_checks() {
         other => panic!("expected Busy, got {other:?}"),
     }
 
+    // rebootmgr on the node in umm maintenance leaves it alone.
+    let n1 = Node::new(&c1.name, &c1.addr());
+    n1.enable(Some("ctl"));
+    let r = n1.reboot(&[]);
+    assert_eq!(r.code, 9, "{r:?}");
+    assert_eq!(n1.reboots(), 0);
+
     // Leaving waits for this node's own checks.
     ttl(c1, "api", false);
     let short = CoordinationConfig {

@@ -568,3 +568,25 @@ fn only_one_instance_at_a_time() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+#[test]
+fn sessions_are_destroyed_promptly_and_abandoned_ones_expire() {
+    let a = Agent::start("sess", None);
+    let c = a.client();
+    for _ in 0..20 {
+        let start = Instant::now();
+        let s = umm::rebootmgr::lock::Session::create(&c, "t", Duration::from_secs(600)).unwrap();
+        let id = s.id.clone();
+        drop(s);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "drop took {:?}",
+            start.elapsed()
+        );
+        assert!(!c.session_exists(&id).unwrap());
+    }
+    let s = umm::rebootmgr::lock::Session::create(&c, "t", Duration::from_secs(10)).unwrap();
+    let id = s.id.clone();
+    s.abandon();
+    assert!(c.session_exists(&id).unwrap());
+}

@@ -112,7 +112,9 @@ struct StderrLog(log::LevelFilter);
 
 impl log::Log for StderrLog {
     fn enabled(&self, m: &log::Metadata) -> bool {
+        // Our own messages only: the HTTP client's debug output is noise.
         m.level() <= self.0
+            && (m.target().starts_with("umm") || m.target().starts_with("rebootmgr"))
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {

@@ -12,6 +12,9 @@ pub struct Rules {
     pub min_passing: Option<usize>,
     pub max_failing: Option<usize>,
     pub ignore_maintenance: bool,
+    /// `local_only`: only this node's own instance counts (node-local
+    /// conditions like `dkms status` or a running package update).
+    pub local_only: bool,
 }
 
 impl Rules {
@@ -22,6 +25,8 @@ impl Rules {
         for t in tags {
             if t == "ignore_maintenance" {
                 r.ignore_maintenance = true;
+            } else if t == "local_only" {
+                r.local_only = true;
             } else if let Some(n) = t.strip_prefix("min_passing=") {
                 r.min_passing = Some(n.trim().parse().map_err(|_| format!("bad tag {t:?}"))?);
             } else if let Some(n) = t.strip_prefix("max_failing=") {
@@ -34,6 +39,7 @@ impl Rules {
     fn merge(&mut self, o: &Rules) {
         // Several local instances of one service: the strictest rule wins.
         self.ignore_maintenance &= o.ignore_maintenance;
+        self.local_only &= o.local_only;
         self.min_passing = self.min_passing.max(o.min_passing);
         self.max_failing = match (self.max_failing, o.max_failing) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -68,7 +74,11 @@ pub fn evaluate(
 ) -> Vec<String> {
     let mut passing = 0;
     let mut failing = Vec::new();
-    for inst in instances {
+    let instances: Vec<&ServiceInstance> = instances
+        .iter()
+        .filter(|i| !rules.local_only || i.node == self_node)
+        .collect();
+    for inst in &instances {
         let f = failing_checks(inst, rules, self_node);
         if f.is_empty() {
             passing += 1;
@@ -271,6 +281,16 @@ mod tests {
             1
         );
         assert!(evaluate("s", &tags(&["min_passing=2", "max_failing=1"]), &three, "a").is_empty());
+    }
+
+    #[test]
+    fn local_only_looks_at_our_instance() {
+        let v = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "critical")]),
+        ];
+        assert!(evaluate("s", &tags(&["local_only"]), &v, "a").is_empty());
+        assert_eq!(evaluate("s", &tags(&["local_only"]), &v, "b").len(), 1);
     }
 
     #[test]

@@ -36,8 +36,10 @@ impl Session {
         let renewer = std::thread::spawn(move || loop {
             let (m, cv) = &*quit2;
             let guard = m.lock().unwrap_or_else(|p| p.into_inner());
+            // The predicate form: a quit signalled before this thread got
+            // here must not be missed (that would block drop() for `every`).
             let (guard, _) = cv
-                .wait_timeout(guard, every)
+                .wait_timeout_while(guard, every, |quit| !*quit)
                 .unwrap_or_else(|p| p.into_inner());
             if *guard {
                 return;

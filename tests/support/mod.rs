@@ -296,6 +296,9 @@ impl Node {
     pub fn run(&self, args: &[&str]) -> Run {
         let start = Instant::now();
         let out: Output = self.command(args).output().expect("run rebootmgr");
+        if start.elapsed() > Duration::from_secs(5) {
+            eprintln!("slow run ({:?}): {} {:?}", start.elapsed(), self.name, args);
+        }
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
