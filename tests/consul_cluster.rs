@@ -39,7 +39,8 @@ fn dead_member_blocks_and_agent_maintenance_is_used() {
         .collect();
     assert_eq!(args[2..4], ["--node".to_string(), c1.name.clone()]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rebootmgr"))
-        .args(["--consul", &c1.addr(), "status", "--json"])
+        .args(["status", "--json"])
+        .env("CONSUL_HTTP_ADDR", c1.addr())
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -590,3 +590,59 @@ fn sessions_are_destroyed_promptly_and_abandoned_ones_expire() {
     s.abandon();
     assert!(c.session_exists(&id).unwrap());
 }
+
+#[test]
+fn reboot_command_failure_rolls_back() {
+    let a = Agent::start("rbf", None);
+    let c = a.client();
+    let n = Node::new("rbf", &a.addr());
+    n.enable(None);
+    let out = n
+        .command(&[
+            "run",
+            "--settle",
+            "0",
+            "--reboot-command",
+            "/bin/sh",
+            "-c",
+            "exit 3",
+        ])
+        .env_remove("REBOOTMGR_REBOOT_RECORD")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(107),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!in_maintenance(&c, "rbf"));
+    assert!(markers(&c).is_empty());
+    assert!(c
+        .kv_get("service/rebootmgr/reboot_in_progress")
+        .unwrap()
+        .is_none());
+    assert!(holders(&c, "service/rebootmgr/lock").is_empty());
+
+    let flag = n.path("rebooted");
+    let out = n
+        .command(&[
+            "run",
+            "--settle",
+            "0",
+            "--reboot-command",
+            "touch",
+            flag.to_str().unwrap(),
+        ])
+        .env_remove("REBOOTMGR_REBOOT_RECORD")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(flag.exists());
+    assert!(in_maintenance(&c, "rbf"));
+}
