@@ -164,7 +164,16 @@ pub fn render_text(v: &Value) -> String {
         );
     }
     for p in v["in_progress"].as_array().unwrap_or(&empty) {
-        out += &format!("in progress:     {}\n", p);
+        let line = match p.get("key") {
+            Some(k) => format!("{} (key {})", s(&p["node"]), s(k)),
+            None => format!(
+                "{} (owner {}, since unix time {})",
+                s(&p["node"]),
+                s(&p["owner"]),
+                p["since"]
+            ),
+        };
+        out += &format!("in progress:     {line}\n");
     }
     let services: Vec<String> = v["services"]
         .as_array()
