@@ -5,9 +5,17 @@
 //! Modules used by the generator/PID-1 shim must stay free of D-Bus, HTTP and
 //! threads: those live behind the `cli` feature.
 
+pub mod boot;
+pub mod cmdline;
+pub mod config;
+pub mod decision;
+pub mod duration;
 pub mod fsutil;
+pub mod inputs;
+pub mod kmsg;
 pub mod paths;
 pub mod perms;
+pub mod state;
 pub mod tasks;
 
 #[cfg(feature = "cli")]

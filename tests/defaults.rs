@@ -1,0 +1,38 @@
+//! The vendor file dist/umm.toml shows every key with its default, commented
+//! out. This pins it to the built-in defaults (and so to the docs that quote
+//! them): uncommenting the first example of each key changes nothing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use umm::config::{self, Config, KEYS};
+use umm::paths::Root;
+
+#[test]
+fn vendor_file_matches_builtin_defaults() {
+    let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/umm.toml")).unwrap();
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix('#') {
+            if let Some((k, _)) = rest.split_once(" = ") {
+                if KEYS.contains(&k) && !first.contains_key(k) && !rest.contains("openvswitch") {
+                    first.insert(k.to_string(), rest.to_string());
+                }
+            }
+        }
+    }
+    for key in KEYS.iter().filter(|k| **k != "coordination") {
+        assert!(
+            first.contains_key(*key),
+            "dist/umm.toml does not show '{key}'"
+        );
+    }
+    let root = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(root.path().join("etc/umm")).unwrap();
+    let body: String = first.values().map(|l| format!("{l}\n")).collect();
+    fs::write(root.path().join("etc/umm/umm.toml"), &body).unwrap();
+    let loaded = config::load(&Root::new(root.path()));
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.config, Config::default(), "dist/umm.toml:\n{body}");
+}
