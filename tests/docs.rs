@@ -25,8 +25,15 @@ fn key_rows() -> Vec<(String, String)> {
 fn every_key_is_documented() {
     let rows = key_rows();
     for k in KEYS {
-        let name = if *k == "coordination" { "[coordination]" } else { k };
-        assert!(rows.iter().any(|(key, _)| key == name), "docs/configuration.md lacks '{name}'");
+        let name = if *k == "coordination" {
+            "[coordination]"
+        } else {
+            k
+        };
+        assert!(
+            rows.iter().any(|(key, _)| key == name),
+            "docs/configuration.md lacks '{name}'"
+        );
     }
 }
 

@@ -42,6 +42,45 @@ impl Default for CoordinationConfig {
     }
 }
 
+impl CoordinationConfig {
+    /// Reads umm's `[coordination]` table. Keys: `consul` (address), `group`,
+    /// `max_parallel` (integer >= 1), `session_ttl`, `healthy_timeout`
+    /// (durations with a unit, like every umm duration). Unknown keys and
+    /// wrong types are errors naming the key.
+    pub fn from_table(t: &toml::Table) -> Result<CoordinationConfig, String> {
+        let mut c = CoordinationConfig::default();
+        for (k, v) in t {
+            let bad = |want: &str| format!("[coordination] {k}: expected {want}, got {v}");
+            match k.as_str() {
+                "consul" => c.consul = Some(v.as_str().ok_or_else(|| bad("a string"))?.to_string()),
+                "group" => {
+                    c.group = Some(v.as_str().ok_or_else(|| bad("a string"))?.to_string())
+                        .filter(|g| !g.is_empty())
+                }
+                "max_parallel" => {
+                    c.max_parallel =
+                        v.as_integer()
+                            .filter(|n| *n >= 1 && *n <= u32::MAX as i64)
+                            .ok_or_else(|| bad("an integer >= 1"))? as u32
+                }
+                "session_ttl" | "healthy_timeout" => {
+                    let d = crate::duration::parse(
+                        v.as_str().ok_or_else(|| bad("a duration like \"60s\""))?,
+                    )
+                    .map_err(|e| format!("[coordination] {k}: {e}"))?;
+                    if k == "session_ttl" {
+                        c.session_ttl = d.max(Duration::from_secs(10));
+                    } else {
+                        c.healthy_timeout = d;
+                    }
+                }
+                _ => return Err(format!("[coordination]: unknown key {k:?}")),
+            }
+        }
+        Ok(c)
+    }
+}
+
 #[derive(Debug)]
 pub enum CoordinationError {
     Consul(ConsulError),
@@ -154,4 +193,43 @@ pub fn leave_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
     }
     Semaphore::for_keys(&keys, cfg.max_parallel).release(&c, node)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn reads_the_coordination_table() {
+        let c = CoordinationConfig::from_table(&table(
+            "consul = \"http://10.0.0.1:8500\"\ngroup = \"ctl\"\nmax_parallel = 2\nsession_ttl = \"30s\"\nhealthy_timeout = \"5min\"",
+        ))
+        .unwrap();
+        assert_eq!(c.consul.as_deref(), Some("http://10.0.0.1:8500"));
+        assert_eq!(c.group.as_deref(), Some("ctl"));
+        assert_eq!(c.max_parallel, 2);
+        assert_eq!(c.session_ttl, Duration::from_secs(30));
+        assert_eq!(c.healthy_timeout, Duration::from_secs(300));
+        let d = CoordinationConfig::from_table(&table("")).unwrap();
+        assert_eq!(d.max_parallel, 1);
+        assert!(d.consul.is_none());
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        for (text, want) in [
+            ("max_parallel = 0", "max_parallel"),
+            ("session_ttl = 60", "session_ttl"),
+            ("healthy_timeout = \"600\"", "healthy_timeout"),
+            ("grup = \"x\"", "grup"),
+            ("consul = 1", "consul"),
+        ] {
+            let e = CoordinationConfig::from_table(&table(text)).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
 }
