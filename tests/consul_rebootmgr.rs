@@ -288,9 +288,24 @@ fn race(prefix: &str, nodes: usize, n: u32) {
     let ns: Vec<Node> = (0..nodes)
         .map(|i| Node::new(&format!("{prefix}{i}"), &a.addr()))
         .collect();
+    // Tasks run only while a node holds its slot: their timestamps bracket
+    // part of each node's time in the slot, so overlaps beyond N would be a
+    // violation seen from inside, not just from the KV state afterwards.
+    let stamps = tempfile::NamedTempFile::new().unwrap();
+    let sp = stamps.path().display().to_string();
     for x in &ns {
         x.enable(Some("g"));
         x.touch_trigger();
+        x.task(
+            "pre",
+            "stamp",
+            &format!("echo \"start $(date +%s%N)\" >> {sp}"),
+        );
+        x.task(
+            "post",
+            "stamp",
+            &format!("echo \"end $(date +%s%N)\" >> {sp}"),
+        );
     }
     let max = n.to_string();
     let mut rounds = 0;
@@ -347,6 +362,29 @@ fn race(prefix: &str, nodes: usize, n: u32) {
     }
     assert!(ns.iter().all(|x| x.reboots() == 1));
     assert!(holders(&c, "service/rebootmgr/g_lock").is_empty());
+    let mut events: Vec<(u128, i32)> = std::fs::read_to_string(stamps.path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (what, t) = l.split_once(' ').unwrap();
+            (t.parse().unwrap(), if what == "start" { 1 } else { -1 })
+        })
+        .collect();
+    assert_eq!(
+        events.len(),
+        2 * nodes,
+        "one pre and one post task per node"
+    );
+    events.sort();
+    let (mut cur, mut maxc) = (0, 0);
+    for (_, d) in events {
+        cur += d;
+        maxc = maxc.max(cur);
+    }
+    assert!(
+        maxc <= n as i32,
+        "{maxc} nodes inside their slot at once, N={n}"
+    );
     eprintln!("{nodes} nodes, N={n}: {rounds} rounds");
 }
 

@@ -108,15 +108,20 @@ impl LockState {
     pub fn parse(text: &str) -> LockState {
         let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let limit = v.get("Limit").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let holders = v
-            .get("Holders")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, s)| (k.clone(), s.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let holders = match v.get("Holders") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, s)| (k.clone(), s.as_str().unwrap_or_default().to_string()))
+                .collect(),
+            // Consul's documented semaphore format (other tools): a list of
+            // sessions. They count while their session lives.
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| (format!("session:{s}"), s.to_string()))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         LockState { limit, holders }
     }
     fn to_json(&self) -> String {
@@ -269,5 +274,22 @@ impl Semaphore {
         let (mut st, _, _) = self.read(c)?;
         self.prune(c, &mut st)?;
         Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_state_reads_both_holder_formats() {
+        let st = LockState::parse(r#"{"Limit":2,"Holders":{"n1":"s1"}}"#);
+        assert_eq!(st.limit, 2);
+        assert_eq!(st.holders.get("n1").map(String::as_str), Some("s1"));
+        let st = LockState::parse(r#"{"Limit":1,"Holders":["s9"]}"#);
+        assert_eq!(st.holders.get("session:s9").map(String::as_str), Some("s9"));
+        assert_eq!(LockState::parse("garbage"), LockState::default());
+        let again = LockState::parse(&st.to_json());
+        assert_eq!(again, st);
     }
 }
