@@ -484,9 +484,13 @@ impl Consul {
     pub fn catalog_maintenance(&self, node: &str, enable: bool, reason: &str) -> Result<()> {
         let what = format!("catalog maintenance {node} enable={enable}");
         if enable {
+            // Never create a node by registering its maintenance check.
             let addr = self
-                .catalog_node_address(node)?
-                .unwrap_or_else(|| "127.0.0.1".into());
+                .node_address(node)?
+                .ok_or_else(|| ConsulError::Decode {
+                    what: what.clone(),
+                    err: format!("node {node} is not in the catalog"),
+                })?;
             let body = json!({
                 "Node": node,
                 "Address": addr,
@@ -508,7 +512,8 @@ impl Consul {
         Ok(())
     }
 
-    fn catalog_node_address(&self, node: &str) -> Result<Option<String>> {
+    /// The node's address in the catalog; `None` when the node is unknown.
+    pub fn node_address(&self, node: &str) -> Result<Option<String>> {
         let what = format!("catalog node {node}");
         let (status, text) = self.request(
             "GET",
@@ -516,8 +521,15 @@ impl Consul {
             None,
             &what,
         )?;
-        if status != 200 {
+        if status == 404 {
             return Ok(None);
+        }
+        if status != 200 {
+            return Err(ConsulError::Http {
+                what,
+                status,
+                body: text,
+            });
         }
         let v = parse(&text, &what)?;
         Ok(v.get("Node")

@@ -178,6 +178,23 @@ fn stop_flags_global_group_node_and_during_settle() {
 }
 
 #[test]
+fn node_unknown_to_consul_is_refused() {
+    let a = Agent::start("unk", None);
+    let c = a.client();
+    let n = Node::new("typo", &a.addr());
+    c.kv_put("service/rebootmgr/nodes/typo/config", r#"{"enabled":true}"#)
+        .unwrap();
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 104, "{r:?}");
+    assert!(r.stderr.contains("not registered"), "{r:?}");
+    assert_eq!(n.reboots(), 0);
+    assert!(
+        c.node_address("typo").unwrap().is_none(),
+        "no phantom node created"
+    );
+}
+
+#[test]
 fn node_disabled_or_unconfigured() {
     let a = Agent::start("dis", None);
     let n = Node::new("dis", &a.addr());

@@ -346,6 +346,13 @@ fn pre_boot(
         }
         Some(Ok(_)) => {}
     }
+    if c.node_address(&s.node)?.is_none() {
+        // A misspelt --node must not pass health checks on no services.
+        return Err(Abort::new(
+            Exit::NotConfigured,
+            format!("node {} is not registered in Consul's catalog", s.node),
+        ));
+    }
     let sem = Semaphore::for_keys(keys, s.max_parallel);
     if s.max_parallel <= 1 {
         // A node driven by the Python tool announces itself only here.

@@ -312,9 +312,14 @@ impl Node {
         a.extend_from_slice(extra);
         self.run(&a)
     }
-    /// Enables the node in Consul (config key), optionally in a group.
+    /// Enables the node in Consul (config key), optionally in a group, and
+    /// registers it in the catalog when it has no agent of its own.
     pub fn enable(&self, group: Option<&str>) {
         let c = Consul::new(&self.consul, None);
+        if c.node_address(&self.name).expect("catalog").is_none() {
+            c.catalog_register(&json!({"Node": self.name, "Address": "127.0.0.2"}))
+                .expect("register node");
+        }
         let mut cfg = json!({"enabled": true, "message": ""});
         if let Some(g) = group {
             cfg["group"] = json!(g);
