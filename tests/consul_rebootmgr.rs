@@ -701,3 +701,76 @@ fn reboot_command_failure_rolls_back() {
     assert!(flag.exists());
     assert!(in_maintenance(&c, "rbf"));
 }
+
+#[test]
+fn an_aborted_run_undoes_the_pre_boot_tasks() {
+    let a = Agent::start("undo", None);
+    let c = a.client();
+    let n = Node::new("undo", &a.addr());
+    n.enable(None);
+    let log = n.path("log");
+    let l = log.display().to_string();
+    n.task("pre", "10-prepare", &format!("echo pre >> {l}"));
+    n.task(
+        "post",
+        "10-restore",
+        &format!("echo \"post $REBOOTMGR_PHASE\" >> {l}"),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let clear = || std::fs::remove_file(&log).unwrap();
+
+    // Trigger gone during the settle wait: nothing to do, undone.
+    c.kv_put("service/rebootmgr/nodes/undo/reboot_required", "x")
+        .unwrap();
+    let mut child = n
+        .command(&["run", "--check-triggers", "--settle", "3"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    c.kv_delete("service/rebootmgr/nodes/undo/reboot_required")
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(read(), "pre\npost abort\n");
+    clear();
+
+    // A later pre-boot task fails: undone, still exit 100.
+    n.task("pre", "20-fail", "exit 1");
+    assert_eq!(n.reboot(&[]).code, 100);
+    assert_eq!(read(), "pre\npost abort\n");
+    clear();
+    std::fs::remove_file(n.path("etc/rebootmgr/pre_boot_tasks/20-fail")).unwrap();
+
+    // The undo itself fails: an operator is needed.
+    n.task("pre", "20-fail", "exit 1");
+    n.task("post", "20-restore-fails", "exit 1");
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 100, "{r:?}");
+    assert!(
+        r.stderr.contains("undoing the pre-boot tasks failed"),
+        "{r:?}"
+    );
+    clear();
+    std::fs::remove_file(n.path("etc/rebootmgr/pre_boot_tasks/20-fail")).unwrap();
+    std::fs::remove_file(n.path("etc/rebootmgr/post_boot_tasks/20-restore-fails")).unwrap();
+
+    // A stop flag means do nothing more: no undo.
+    let mut child = n.command(&["run", "--settle", "30"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    c.kv_put("service/rebootmgr/stop", "x").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(102));
+    assert_eq!(read(), "pre\n");
+    clear();
+    c.kv_delete("service/rebootmgr/stop").unwrap();
+
+    // Dry run: tasks only reported, nothing to undo.
+    assert_eq!(n.reboot(&["--dry-run"]).code, 0);
+    assert_eq!(read(), "pre\n");
+    clear();
+
+    // The real thing: pre now, post after the boot.
+    assert_eq!(n.reboot(&[]).code, 0);
+    assert_eq!(read(), "pre\n");
+    finish(&n, "b2");
+    assert_eq!(read(), "pre\npost post_boot\n");
+    assert!(holders(&c, "service/rebootmgr/lock").is_empty());
+}

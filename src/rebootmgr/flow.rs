@@ -397,10 +397,47 @@ fn holding_slot(
 ) -> Result<Done, Abort> {
     health(c, &s.node, TAG_PREBOOT)?;
     let stop = StopWatch::start(c, keys, s.poll);
+    let result = run_tasks(s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)
+        .and_then(|()| after_pre_boot_tasks(c, s, keys, sem, session, &stop));
+    let undo = match &result {
+        Ok(Done::RebootIssued) | Ok(Done::DryRun) => false,
+        // A stop flag means "do nothing": the operator takes over.
+        Err(a) if a.exit == Exit::StopFlag => false,
+        _ => !s.dry_run,
+    };
+    if !undo {
+        return result;
+    }
+    // The pre-boot tasks may have prepared the node (evacuated, disabled a
+    // service): the post-boot tasks bring it back, told why by the phase.
+    log::warn!("no reboot after the pre-boot tasks: running the post-boot tasks to undo them");
+    match run_tasks(s, keys, POST_BOOT_TASKS, "abort", &stop) {
+        Ok(()) => result,
+        Err(u) => Err(Abort::new(
+            u.exit.max_severity(),
+            format!(
+                "undoing the pre-boot tasks failed: {}; the run had ended with: {}",
+                u.message,
+                match &result {
+                    Ok(_) => "reboot no longer required".to_string(),
+                    Err(a) => a.to_string(),
+                }
+            ),
+        )),
+    }
+}
+
+fn after_pre_boot_tasks(
+    c: &Consul,
+    s: &Settings,
+    keys: &Keys,
+    sem: &Semaphore,
+    session: &Session,
+    stop: &StopWatch,
+) -> Result<Done, Abort> {
     let work_started = Instant::now();
-    run_tasks(s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)?;
     log::info!("settle wait: {:?}", s.settle);
-    wait(s.settle, &stop, Some(session))?;
+    wait(s.settle, stop, Some(session))?;
     check_stop(c, keys)?;
     if s.check_triggers && trigger(c, s, keys)?.is_none() {
         return Ok(Done::NothingToDo("reboot no longer required".into()));

@@ -114,6 +114,16 @@ impl Exit {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// Failures while undoing always need an operator: a retryable code
+    /// becomes `TaskFailed`.
+    pub fn max_severity(self) -> Exit {
+        if self.code() >= 100 {
+            self
+        } else {
+            Exit::TaskFailed
+        }
+    }
 }
 
 /// Why a run ended without doing its job.
