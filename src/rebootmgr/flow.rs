@@ -118,9 +118,14 @@ impl StopWatch {
                     Ok(None) => {}
                     Err(e) => log::warn!("reading stop flags: {e}"),
                 }
+                // Drop unparks us: quitting costs no polling delay.
                 let until = Instant::now() + poll;
-                while Instant::now() < until && !q2.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(50));
+                while !q2.load(Ordering::SeqCst) {
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    std::thread::park_timeout(until - now);
                 }
             }
         });
@@ -152,6 +157,7 @@ impl Drop for StopWatch {
     fn drop(&mut self) {
         self.quit.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
     }
