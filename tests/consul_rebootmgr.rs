@@ -295,6 +295,24 @@ fn a_rebooting_node_keeps_its_slot_without_a_session() {
             .value_str(),
         "second"
     );
+
+    // "second" never comes back: an operator frees its slot.
+    assert_eq!(first.reboot(&[]).code, 4);
+    let r = first.run(&["release"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("first"),
+        "--node is always given by the harness: {r:?}"
+    );
+    let r = second.run(&["release"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(holders(&c, "service/rebootmgr/lock").is_empty());
+    assert!(markers(&c).is_empty());
+    assert!(c
+        .kv_get("service/rebootmgr/reboot_in_progress")
+        .unwrap()
+        .is_none());
+    assert_eq!(first.reboot(&[]).code, 0);
 }
 
 /// Runs `nodes` rebootmgr processes at once, rounds until all rebooted;

@@ -56,6 +56,14 @@ enum Cmd {
         #[arg(long)]
         node_flag: bool,
     },
+    /// Operator override: free the slot and reboot markers of --node (a node
+    /// that went down for its reboot and will not come back). Its Consul
+    /// maintenance is left as it is.
+    Release {
+        /// Group of the node's slot [default: the group in its config]
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Show or change this node's config (service/rebootmgr/nodes/<node>/config)
     Config {
         #[arg(long, conflicts_with = "disable")]
@@ -219,6 +227,31 @@ fn dispatch(cli: Cli) -> Result<String, Abort> {
             let key = flag_key(&c, cli.node, group, node_flag)?;
             c.kv_delete(&key)?;
             Ok(format!("cleared {key}"))
+        }
+        Some(Cmd::Release { group }) => {
+            let node = cli
+                .node
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| Abort::new(Exit::Usage, "release needs --node NAME"))?;
+            let group = match group {
+                Some(g) => Some(g),
+                None => rebootmgr::read_node_config(&c, &node)?
+                    .and_then(Result::ok)
+                    .and_then(|cfg| cfg.group),
+            };
+            let keys = Keys::new(&node, group.as_deref());
+            c.kv_delete(&keys.marker())?;
+            if let Some(e) = c.kv_get(&keys.shared_marker())? {
+                if e.value_str().trim() == node {
+                    c.kv_delete_cas(&keys.shared_marker(), e.modify_index)?;
+                }
+            }
+            // The limit only matters when taking a slot.
+            rebootmgr::lock::Semaphore::for_keys(&keys, 1).release(&c, &node)?;
+            Ok(format!(
+                "released the slot of {node} in {} and its reboot markers",
+                keys.lock_prefix()
+            ))
         }
         Some(Cmd::Config {
             enable,

@@ -243,11 +243,6 @@ impl Semaphore {
         Ok(st.holders.get(node).is_some_and(|s| s == session))
     }
 
-    /// Whether `node` holds a slot at all (any session).
-    pub fn is_holder(&self, c: &Consul, node: &str) -> Result<bool, ConsulError> {
-        Ok(self.read(c)?.0.holders.contains_key(node))
-    }
-
     /// Gives `node`'s slot back (no-op when it holds none).
     pub fn release(&self, c: &Consul, node: &str) -> Result<(), ConsulError> {
         for _ in 0..CAS_ATTEMPTS {
@@ -267,13 +262,6 @@ impl Semaphore {
             what: format!("release {}", self.lock_key()),
             err: "too much contention (check-and-set kept failing)".into(),
         })
-    }
-
-    /// Holders that still count (for `status`), without changing anything.
-    pub fn holders_pruned(&self, c: &Consul) -> Result<LockState, ConsulError> {
-        let (mut st, _, _) = self.read(c)?;
-        self.prune(c, &mut st)?;
-        Ok(st)
     }
 }
 
