@@ -792,3 +792,55 @@ fn an_aborted_run_undoes_the_pre_boot_tasks() {
     assert_eq!(read(), "pre\npost post_boot\n");
     assert!(holders(&c, "service/rebootmgr/lock").is_empty());
 }
+
+#[test]
+fn phase_tags_lock_lost_and_did_not_reboot() {
+    let a = Agent::start("misc", None);
+    let c = a.client();
+    let n = Node::new("misc", &a.addr());
+    n.enable(None);
+
+    // rebootmgr_postboot counts only after the reboot, rebootmgr_preboot only before.
+    agent_service(&a, "late", &["rebootmgr_postboot"], false);
+    assert_eq!(
+        n.reboot(&[]).code,
+        0,
+        "a failing post-boot-only check does not block the reboot"
+    );
+    n.simulate_reboot("b2");
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("late"), "{r:?}");
+    ttl(&a, "late", true);
+    agent_service(&a, "early", &["rebootmgr_preboot"], false);
+    let r = n.reboot(&[]);
+    assert_eq!(
+        r.code, 0,
+        "a failing pre-boot-only check does not block the post-boot phase: {r:?}"
+    );
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("early"), "{r:?}");
+    ttl(&a, "early", true);
+
+    // The slot taken away during the settle wait (operator override): lock lost.
+    let mut child = n.command(&["run", "--settle", "3"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while holders(&c, "service/rebootmgr/lock").is_empty() {
+        assert!(Instant::now() < deadline, "never took the slot");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(n.run(&["release"]).code, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+    assert_eq!(n.reboots(), 1);
+
+    // A marker from this boot, written long ago: the reboot never happened.
+    c.kv_put(
+        "service/rebootmgr/nodes/misc/reboot_in_progress",
+        r#"{"owner":"rebootmgr","boot_id":"b2","since":1000}"#,
+    )
+    .unwrap();
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 103, "{r:?}");
+    assert!(r.stderr.contains("did not reboot"), "{r:?}");
+}
