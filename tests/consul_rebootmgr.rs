@@ -844,3 +844,28 @@ fn phase_tags_lock_lost_and_did_not_reboot() {
     assert_eq!(r.code, 103, "{r:?}");
     assert!(r.stderr.contains("did not reboot"), "{r:?}");
 }
+
+#[test]
+fn acl_token_from_the_environment() {
+    let a = Agent::start_with("acl", None, Some("s3cret-master"));
+    let c = a.client();
+    c.kv_put("service/rebootmgr/nodes/acl/config", r#"{"enabled":true}"#)
+        .unwrap();
+    let n = Node::new("acl", &a.addr());
+    let r = n.reboot(&[]);
+    assert_eq!(r.code, 109, "no token: {r:?}");
+    assert_eq!(n.reboots(), 0);
+    let out = n
+        .command(&["run", "--settle", "0"])
+        .env("CONSUL_HTTP_TOKEN", "s3cret-master")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(n.reboots(), 1);
+    assert!(in_maintenance(&c, "acl"));
+}

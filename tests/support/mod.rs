@@ -51,6 +51,8 @@ pub struct Agent {
     pub name: String,
     pub http: u16,
     pub serf_lan: u16,
+    /// ACL master token when started with ACLs on.
+    pub token: Option<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -60,7 +62,7 @@ impl Agent {
         format!("http://127.0.0.1:{}", self.http)
     }
     pub fn client(&self) -> Consul {
-        Consul::new(&self.addr(), None)
+        Consul::new(&self.addr(), self.token.clone())
     }
     /// SIGKILL: the agent dies without leaving (a dead member).
     pub fn kill(&mut self) {
@@ -73,6 +75,11 @@ impl Agent {
     /// A dev agent (single-node server) or, with `join`, a client joining the
     /// agent listening on that serf port.
     pub fn start(name: &str, join: Option<u16>) -> Agent {
+        Agent::start_with(name, join, None)
+    }
+
+    /// With `acl_master`: ACLs on, default deny, that master token.
+    pub fn start_with(name: &str, join: Option<u16>, acl_master: Option<&str>) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let (http, serf_lan, serf_wan, server) =
             (free_port(), free_port(), free_port(), free_port());
@@ -95,8 +102,13 @@ impl Agent {
             .arg(format!("-server-port={server}"))
             .arg("-dns-port=-1")
             .arg("-grpc-port=-1")
-            .arg("-log-level=warn")
-            .stdin(Stdio::null())
+            .arg("-log-level=warn");
+        if let Some(t) = acl_master {
+            cmd.arg("-hcl").arg(format!(
+                "acl {{ enabled = true\n default_policy = \"deny\"\n tokens {{ master = \"{t}\"\n agent = \"{t}\" }} }}"
+            ));
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().expect("start consul");
@@ -104,6 +116,7 @@ impl Agent {
             name: name.to_string(),
             http,
             serf_lan,
+            token: acl_master.map(str::to_string),
             child: Some(child),
             _dir: dir,
         };
