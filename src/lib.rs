@@ -22,3 +22,8 @@ pub mod state;
 #[cfg(feature = "cli")]
 pub mod systemd;
 pub mod tasks;
+
+#[cfg(feature = "cli")]
+pub mod consul;
+#[cfg(feature = "cli")]
+pub mod rebootmgr;
