@@ -168,7 +168,7 @@ class VM:
                 *(["-cpu", "host"] if kvm else []),
                 "-m", os.environ.get("UMM_VM_MEM", "1024"),
                 "-smp", os.environ.get("UMM_VM_SMP", "1"),
-                "-nographic", "-monitor", "none", "-serial", "stdio",
+                "-nodefaults", "-nographic", "-monitor", "none", "-serial", "stdio",
                 "-no-reboot",
                 "-kernel", str(self.base / "vmlinuz"),
                 "-initrd", str(self.base / "initrd.img"),
