@@ -141,8 +141,13 @@ ExecStart=/bin/sh -c 'echo "umm-test-crash: sysrq reboot now" > /dev/kmsg; echo 
 WantedBy=multi-user.target
 UNIT
 
-# Guest kernel and initrd, booted directly by qemu.
+# Guest kernel and initrd, booted directly by qemu. The initrd only needs the
+# virtio disk and ext4: MODULES=list makes it 6 MB instead of 36 MB, which saves
+# ~3 s of every TCG boot.
 kver=$(ls "$ROOT/lib/modules" | sort -V | tail -n1)
+sed -i 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
+printf '%s\n' virtio_pci virtio_blk ext4 >> "$ROOT/etc/initramfs-tools/modules"
+chroot "$ROOT" update-initramfs -u -k "$kver" >&2
 cp "$ROOT/boot/vmlinuz-$kver" "$TMP/vmlinuz"
 cp "$ROOT/boot/initrd.img-$kver" "$TMP/initrd.img"
 echo "$kver" > "$TMP/kernel-version"
