@@ -42,7 +42,15 @@ def test_boot_ssh_and_reboots(plain_vm):
     assert "reboot: Restarting system" not in console2
     vm.wait_active("multi-user.target")
 
-    # Power off: qemu exits and the driver reports it as such.
+    # Power off: qemu exits and the driver reports it as such (not as a reboot).
+    vm.out("systemctl enable umm-test-crash.service")
     vm.ssh_background("systemctl poweroff")
     assert vm.wait_exit() == "poweroff"
     assert not vm.running()
+
+    # The crash unit of scenario 3 reboots uncleanly before sshd ever answers.
+    vm.start()
+    assert vm.wait_ssh_or_exit() == "exit"
+    assert vm.boots == 4
+    assert "umm-test-crash: sysrq reboot now" in vm.console_text()
+    assert "sysrq: Resetting" in vm.console_text()
