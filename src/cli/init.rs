@@ -72,8 +72,78 @@ pub fn select(root: &Root) -> Box<dyn InitSystem> {
     }
 }
 
-/// systemd over D-Bus (system bus, or PID 1's private socket).
+/// systemd: over the system bus with zbus, or, without a bus daemon, through
+/// `systemctl` (PID 1's private socket; see src/systemd.rs for why not zbus).
 pub struct SystemdInit;
+
+/// The four manager calls resuming needs, from either transport.
+trait Manager {
+    fn via(&self) -> String;
+    fn reload(&self) -> Result<(), String>;
+    fn default_target(&self) -> Result<String, String>;
+    /// Starts `unit` (mode `replace`) and waits for its job.
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String>;
+    fn failed_units(&self) -> Result<Vec<String>, String>;
+}
+
+impl Manager for crate::systemd::Systemd {
+    fn via(&self) -> String {
+        self.via.to_string()
+    }
+    fn reload(&self) -> Result<(), String> {
+        crate::systemd::Systemd::reload(self)
+    }
+    fn default_target(&self) -> Result<String, String> {
+        crate::systemd::Systemd::default_target(self)
+    }
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String> {
+        self.start_unit_wait(unit, "replace", RESUME_TIMEOUT)
+    }
+    fn failed_units(&self) -> Result<Vec<String>, String> {
+        crate::systemd::Systemd::failed_units(self).map(|f| f.into_iter().map(|u| u.name).collect())
+    }
+}
+
+/// `systemctl`, which reaches PID 1 on /run/systemd/private without a bus.
+struct Systemctl {
+    bus_err: String,
+}
+
+impl Manager for Systemctl {
+    fn via(&self) -> String {
+        format!("systemctl (PID 1's private socket; {})", self.bus_err)
+    }
+    fn reload(&self) -> Result<(), String> {
+        systemctl(&["daemon-reload"]).map(|_| ())
+    }
+    fn default_target(&self) -> Result<String, String> {
+        systemctl(&["get-default"])
+    }
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String> {
+        // `systemctl start` waits for the job and fails unless it is done.
+        Ok(crate::systemd::JobResult::Finished(
+            match systemctl(&["start", "--job-mode=replace", unit]) {
+                Ok(_) => "done".to_string(),
+                Err(e) => format!("failed ({e})"),
+            },
+        ))
+    }
+    fn failed_units(&self) -> Result<Vec<String>, String> {
+        systemctl(&[
+            "list-units",
+            "--failed",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+        ])
+        .map(|out| {
+            out.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string)
+                .collect()
+        })
+    }
+}
 
 impl InitSystem for SystemdInit {
     fn name(&self) -> &'static str {
@@ -81,48 +151,10 @@ impl InitSystem for SystemdInit {
     }
 
     fn resume(&self) -> Result<Resumed, CliError> {
-        let sd = match crate::systemd::Systemd::connect() {
-            Ok(sd) => sd,
-            Err(e) => return resume_via_systemctl(&e),
-        };
-        let mut notes = vec![format!("talking to systemd via {}", sd.via)];
-        let retry =
-            "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
-        sd.reload()
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let reported = sd
-            .default_target()
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let target = real_default_target(&Root::default(), &reported, &mut notes);
-        let job = sd
-            .start_unit_wait(&target, "replace", RESUME_TIMEOUT)
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let reached = match &job {
-            crate::systemd::JobResult::Finished(r) => {
-                notes.push(format!("start job for {target}: {r}"));
-                r == "done"
-            }
-            crate::systemd::JobResult::StillRunning => {
-                notes.push(format!(
-                    "start job for {target} still running after {} min; see 'systemctl list-jobs'",
-                    RESUME_TIMEOUT.as_secs() / 60
-                ));
-                false
-            }
-        };
-        let failed_units = match sd.failed_units() {
-            Ok(f) => f.into_iter().map(|u| u.name).collect(),
-            Err(e) => {
-                notes.push(format!("cannot list failed units: {e}"));
-                Vec::new()
-            }
-        };
-        Ok(Resumed {
-            target,
-            reached,
-            notes,
-            failed_units,
-        })
+        match crate::systemd::Systemd::connect() {
+            Ok(sd) => resume_with(&sd),
+            Err(bus_err) => resume_with(&Systemctl { bus_err }),
+        }
     }
 
     fn reboot(&self) -> Result<String, CliError> {
@@ -139,8 +171,41 @@ impl InitSystem for SystemdInit {
     }
 }
 
-/// Runs systemctl (which reaches PID 1 over /run/systemd/private when there
-/// is no bus daemon) and returns its stdout, or an error with its stderr.
+/// Reload (the generator drops its override), start the real default
+/// target, wait for the job, list failed units.
+fn resume_with(m: &dyn Manager) -> Result<Resumed, CliError> {
+    let retry = "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
+    let fail = |e: String| CliError::failed(format!("{e}; {retry}"));
+    let mut notes = vec![format!("talking to systemd via {}", m.via())];
+    m.reload().map_err(fail)?;
+    let reported = m.default_target().map_err(fail)?;
+    let target = real_default_target(&Root::default(), &reported, &mut notes);
+    let reached = match m.start_wait(&target).map_err(fail)? {
+        crate::systemd::JobResult::Finished(r) => {
+            notes.push(format!("start job for {target}: {r}"));
+            r == "done"
+        }
+        crate::systemd::JobResult::StillRunning => {
+            notes.push(format!(
+                "start job for {target} still running after {} min; see 'systemctl list-jobs'",
+                RESUME_TIMEOUT.as_secs() / 60
+            ));
+            false
+        }
+    };
+    let failed_units = m.failed_units().unwrap_or_else(|e| {
+        notes.push(format!("cannot list failed units: {e}"));
+        Vec::new()
+    });
+    Ok(Resumed {
+        target,
+        reached,
+        notes,
+        failed_units,
+    })
+}
+
+/// Runs systemctl and returns its stdout, or an error with its stderr.
 fn systemctl(args: &[&str]) -> Result<String, String> {
     let out = std::process::Command::new("systemctl")
         .args(args)
@@ -157,53 +222,6 @@ fn systemctl(args: &[&str]) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-/// `umm off` without a system bus (see src/systemd.rs for why not zbus on
-/// the private socket): the same steps through systemctl.
-fn resume_via_systemctl(bus_err: &str) -> Result<Resumed, CliError> {
-    let retry = "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
-    let fail = |e: String| CliError::failed(format!("{e}; {retry}"));
-    let mut notes = vec![format!(
-        "{bus_err}; talking to systemd through systemctl (PID 1's private socket)"
-    )];
-    systemctl(&["daemon-reload"]).map_err(fail)?;
-    let reported = systemctl(&["get-default"]).map_err(fail)?;
-    let target = real_default_target(&Root::default(), &reported, &mut notes);
-    // `systemctl start` waits for the job and fails if it did not succeed.
-    let reached = match systemctl(&["start", "--job-mode=replace", &target]) {
-        Ok(_) => {
-            notes.push(format!("start job for {target}: done"));
-            true
-        }
-        Err(e) => {
-            notes.push(e);
-            false
-        }
-    };
-    let failed_units = match systemctl(&[
-        "list-units",
-        "--failed",
-        "--plain",
-        "--no-legend",
-        "--no-pager",
-    ]) {
-        Ok(out) => out
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .map(str::to_string)
-            .collect(),
-        Err(e) => {
-            notes.push(format!("cannot list failed units: {e}"));
-            Vec::new()
-        }
-    };
-    Ok(Resumed {
-        target,
-        reached,
-        notes,
-        failed_units,
-    })
 }
 
 /// GetDefaultTarget must no longer name umm.target once the generator has
