@@ -51,13 +51,13 @@ def write_config(vm: vmlib.VM, text: str) -> None:
     vm.out(f"mkdir -p /etc/umm && printf %s {shlex.quote(text)} > /etc/umm/umm.toml && sync")
 
 
-def assert_normal(vm: vmlib.VM) -> dict:
+def assert_normal(vm: vmlib.VM, modes: tuple[str, ...] = ("normal", "resumed")) -> dict:
     """A normal boot: multi-user.target and the workload up, umm.target not reached."""
     vm.wait_active("multi-user.target")
     vm.wait_active("demo-app.service", timeout=60)
     assert vm.is_active("umm.target") != "active", "umm.target active in a normal boot"
     st = vm.umm_status()
-    assert st["mode"] in ("normal", "resumed"), st
+    assert st["mode"] in modes, st
     return st
 
 
@@ -144,9 +144,12 @@ def test_2_kernel_cmdline(umm_vm):
     time.sleep(3)
     assert vm.running() and vm.boot_id() == boot_id, "umm on --no-reboot rebooted"
 
+    assert vm.umm_status()["mode"] == "entering"
+
     vm.reboot_via("systemctl reboot", extra_args="umm=0")
     vm.wait_ssh()
-    assert_normal(vm)
+    st = assert_normal(vm, modes=("entering",))  # a normal boot, the request still pending
+    assert st.get("request") is not None, st
 
     vm.reboot_via("systemctl reboot")  # the request was kept: this boot is MM
     vm.wait_ssh()
@@ -298,5 +301,7 @@ def test_6_corrupt_state_and_config_still_boot(umm_vm):
     r = vm.ssh("umm status", check=False)
     text = (r.stdout + r.stderr).lower()
     assert "state" in text and "umm.toml" in text, f"umm status does not report the corrupt files:\n{text}"
-    st = vm.umm_status()  # still a JSON object
+    st = vm.umm_status()  # still a JSON object, listing the problems
+    problems = " ".join(p.get("message", "") for p in st.get("problems", []))
+    assert "state" in problems and "config" in problems, st
     assert st["mode"] in ("normal", "resumed"), st
