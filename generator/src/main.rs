@@ -2,10 +2,20 @@
 //! PID 1) the pre-stage for sysvinit/upstart boots. Only dispatches.
 
 mod generate;
+mod shim;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    generate::main(&args)
+    let called_as_init = args
+        .first()
+        .and_then(|a0| Path::new(a0).file_name())
+        .is_some_and(|n| n == "umm-init");
+    if called_as_init || std::process::id() == 1 {
+        shim::main(&args)
+    } else {
+        generate::main(&args)
+    }
 }
