@@ -16,4 +16,5 @@ pub mod kmsg;
 pub mod paths;
 pub mod perms;
 pub mod state;
+pub mod sysv;
 pub mod tasks;

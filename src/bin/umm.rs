@@ -29,6 +29,10 @@ enum BootCmd {
     Stable,
     /// Run the scheduled command once maintenance mode is reached (umm-command.service).
     RunCommand,
+    /// Block while this boot is in maintenance mode, until 'umm off' (sysvinit/upstart).
+    Wait,
+    /// Sleep counter_reset_time, then mark the boot stable (sysvinit/upstart).
+    WaitStable,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,11 @@ fn run_boot(root: Root, cmd: BootCmd) -> ExitCode {
             Some(code) => println!("scheduled command finished with exit status {code}"),
             None => println!("no scheduled command to run"),
         }),
+        BootCmd::Wait => {
+            umm::sysv::wait_resumed(&ctx.root, umm::sysv::POLL);
+            Ok(())
+        }
+        BootCmd::WaitStable => umm::sysv::wait_stable(&ctx, std::thread::sleep).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
