@@ -13,6 +13,14 @@ fn main() -> ExitCode {
         .first()
         .and_then(|a0| Path::new(a0).file_name())
         .is_some_and(|n| n == "umm-init");
+    // The dracut pre-pivot hook; never taken as PID 1, where the arguments
+    // come from the kernel command line.
+    if args.get(1).is_some_and(|a| a == "--initrd-decide") && std::process::id() != 1 {
+        let sysroot = args
+            .get(2)
+            .map_or("/sysroot".into(), std::path::PathBuf::from);
+        return shim::initrd_decide(&sysroot);
+    }
     if called_as_init || std::process::id() == 1 {
         shim::main(&args)
     } else {

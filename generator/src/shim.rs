@@ -197,7 +197,10 @@ fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
         return Ok(None);
     }
     let token = g.decision.token();
-    let marker = state::marker_text(&g.decision, &g.boot_id, fsutil::now_unix());
+    let marker = format!(
+        "{}by=umm-init\n",
+        state::marker_text(&g.decision, &g.boot_id, fsutil::now_unix())
+    );
     let path = root.path(state::EARLY_DECISION);
     fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -226,6 +229,70 @@ fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> s
         }
     }
     cmd.exec()
+}
+
+// ---- the initramfs (dracut pre-pivot hook) ----
+
+/// `umm-init --initrd-decide <sysroot>`: decides against the real root
+/// mounted at `sysroot` (its config and state; the command line is the
+/// kernel's, `rd.umm=` counts), writes `/run/umm/decision` in the
+/// initramfs' `/run` (which the switch to the real root carries over), and,
+/// when the real root is mounted writable, records this boot in its state
+/// already, so a boot that dies before `umm boot record` runs on the real root
+/// is counted as unclean too. Never fails the boot: exit status 0 always.
+pub fn initrd_decide(sysroot: &Path) -> ExitCode {
+    umm::kmsg::init("umm-initrd", Root::from_env().is_real());
+    match guarded(|| initrd_run(sysroot)) {
+        Some(Ok(msg)) => log::info!("{msg}"),
+        Some(Err(e)) => log::error!("{e}; the real root decides"),
+        None => log::error!("internal error (panic); the real root decides"),
+    }
+    ExitCode::SUCCESS
+}
+
+fn initrd_run(sysroot: &Path) -> Result<String, String> {
+    // The initramfs' own /proc and /run; everything else from the real root.
+    let here = Root::from_env();
+    let (line, _, err) = cmdline::read(&here, false);
+    if let Some(e) = err {
+        log::warn!("{e}");
+    }
+    let real = Root::new(sysroot);
+    // gather() reads the command line through SYSTEMD_PROC_CMDLINE first.
+    std::env::set_var("SYSTEMD_PROC_CMDLINE", &line);
+    let g = inputs::gather(&real, true);
+    for w in &g.warnings {
+        log::warn!("{w}");
+    }
+    if let Some(e) = g.errors.first() {
+        return Err(e.clone());
+    }
+    let boot_id = state::boot_id(&here);
+    let now = fsutil::now_unix();
+    let marker = format!(
+        "{}by=initramfs\n",
+        state::marker_text(&g.decision, &boot_id, now)
+    );
+    let path = here.path(state::EARLY_DECISION);
+    fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let token = g.decision.token();
+    // Count this boot now if the real root is writable (mounted rw).
+    let dir = &g.loaded.config.state_dir;
+    let counted = if real.path(dir).is_dir() {
+        let mut st = state::read_for_update(&real, dir, now).state;
+        st.record_boot(&g.decision, &boot_id, now);
+        match state::write(&real, dir, &st) {
+            Ok(()) => format!("boot counted ({} unclean before it)", st.unclean_boots),
+            Err(e) => format!("not counted yet ({e}): umm boot record counts it later"),
+        }
+    } else {
+        format!(
+            "{} not found: umm boot record counts it later",
+            dir.display()
+        )
+    };
+    Ok(format!("{token}: {}; {counted}", g.why))
 }
 
 // ---- early mounts (only on the real root, i.e. as PID 1) ----

@@ -256,3 +256,85 @@ fn generator_mode_is_unchanged_under_its_own_name() {
     let o = Command::new(BIN).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+// ---- the dracut pre-pivot hook: `umm-init --initrd-decide <sysroot>` ----
+
+/// Runs the initramfs mode with `initramfs` as its own root (its /proc and
+/// /run) and `sysroot` as the real root.
+fn initrd_decide(initramfs: &Fake, sysroot: &Fake) -> Output {
+    Command::new(BIN)
+        .arg0("/usr/sbin/umm-init")
+        .arg("--initrd-decide")
+        .arg(sysroot.dir.path())
+        .env("UMM_ROOT", initramfs.dir.path())
+        .env_remove("SYSTEMD_PROC_CMDLINE")
+        .env_remove("SYSTEMD_VIRTUALIZATION")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn initramfs_decides_against_the_real_root_and_counts_the_boot() {
+    let initramfs = Fake::new("root=/dev/vda rw");
+    initramfs.write("proc/sys/kernel/random/boot_id", "boot-3\n");
+    let real = Fake::new("this is not read");
+    // Two unclean boots counted, the third (boot-2) never closed: reboot-loop.
+    real.write(
+        "var/lib/umm/state",
+        "version = 1\nunclean_boots = 2\n[open_boot]\nboot_id = \"boot-2\"\nstarted = 1\n",
+    );
+    let o = initrd_decide(&initramfs, &real);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = initramfs.marker().unwrap();
+    assert!(
+        m.starts_with("decision=maintenance:reboot-loop\nboot_id=boot-3\n")
+            && m.ends_with("by=initramfs\n"),
+        "{m}"
+    );
+    assert!(
+        real.marker().is_none(),
+        "nothing written to the real root's /run"
+    );
+    let st = fs::read_to_string(real.p("var/lib/umm/state")).unwrap();
+    assert!(st.contains("unclean_boots = 3"), "{st}");
+    assert!(
+        !st.contains("open_boot"),
+        "maintenance: nothing watched\n{st}"
+    );
+    assert!(stderr(&o).contains("boot counted"), "{}", stderr(&o));
+}
+
+#[test]
+fn initramfs_honours_rd_umm_and_a_normal_boot_is_watched() {
+    let initramfs = Fake::new("root=/dev/vda rd.umm=1");
+    let real = Fake::new("");
+    let o = initrd_decide(&initramfs, &real);
+    assert!(
+        initramfs
+            .marker()
+            .unwrap()
+            .starts_with("decision=maintenance:cmdline\n"),
+        "{}",
+        stderr(&o)
+    );
+    let initramfs = Fake::new("root=/dev/vda");
+    initrd_decide(&initramfs, &real);
+    assert!(initramfs.marker().unwrap().starts_with("decision=normal\n"));
+    let st = fs::read_to_string(real.p("var/lib/umm/state")).unwrap();
+    assert!(st.contains("boot_id = \"boot-1\""), "{st}");
+}
+
+#[test]
+fn initramfs_with_corrupt_state_hands_nothing_on() {
+    let initramfs = Fake::new("umm=1");
+    let real = Fake::new("");
+    real.write("var/lib/umm/state", "garbage [");
+    let o = initrd_decide(&initramfs, &real);
+    assert!(o.status.success());
+    assert_eq!(initramfs.marker(), None);
+    assert_eq!(
+        fs::read_to_string(real.p("var/lib/umm/state")).unwrap(),
+        "garbage [",
+        "left for umm boot record to move aside"
+    );
+}
