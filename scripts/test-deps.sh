@@ -1,15 +1,41 @@
-#!/bin/sh
-# Installs what the test suite needs beyond Rust, on Debian 12 (run as root):
-#   grub-common  grub-script-check, used by tests/grub.rs on grub.d/55_umm's output
-#   python3      tests/upstart_check.py (the upstart job checker)
-# Idempotent; the README's test command (.ci/run) calls it.
-set -eu
-need=
-command -v grub-script-check >/dev/null 2>&1 || need="$need grub-common"
-command -v python3 >/dev/null 2>&1 || need="$need python3"
-if [ -n "$need" ]; then
-    export DEBIAN_FRONTEND=noninteractive
+#!/bin/bash
+# Installs everything the test suite needs on a fresh Debian 12 machine, and
+# nothing when it is already there. Called by scripts/test.sh; safe to re-run.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+apt_packages=(
+    dbus-daemon        # tests/cli_dbus.rs runs a real bus
+    systemd            # systemd-analyze verify, systemd-system-update-generator (bench)
+    util-linux         # setpriv (non-root caller tests)
+    grub-common        # grub-script-check
+    qemu-system-x86    # VM suite
+    qemu-utils         # qemu-img overlays
+    debootstrap        # VM base image
+    openssh-client     # reaching the guests
+    e2fsprogs          # mkfs.ext4 -d
+    cpio               # inspecting initramfs images
+    valgrind time      # benchmarks
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "test-deps: installing ${missing[*]}"
     apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $need
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    echo "test-deps: installing pytest"
+    python3 -m pip install -q pytest
+fi
+for c in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+        rustup component add "$c"
+    fi
+done
+if [ -x "$here/install-consul.sh" ]; then
+    CONSUL_BIN=$("$here/install-consul.sh")
+    echo "test-deps: consul at $CONSUL_BIN"
 fi

@@ -6,15 +6,20 @@
 //! threads: those live behind the `cli` feature.
 
 pub mod boot;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod cmdline;
 pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod fsutil;
+pub mod hooks;
 pub mod inputs;
 pub mod kmsg;
 pub mod paths;
 pub mod perms;
 pub mod state;
 pub mod sysv;
+#[cfg(feature = "cli")]
+pub mod systemd;
 pub mod tasks;

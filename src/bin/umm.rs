@@ -1,12 +1,22 @@
 //! `umm`: the operator's command. Only dispatches; see the library.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use umm::boot;
+use umm::cli::{self, init, off::OffArgs, on::OnArgs, CliResult};
 use umm::paths::Root;
 
 #[derive(Parser)]
-#[command(name = "umm", version, about = "Maintenance mode for Linux servers")]
+#[command(
+    name = "umm",
+    version,
+    about = "Maintenance mode for Linux servers",
+    long_about = "Maintenance mode (MM) for Linux servers: a boot that pauses at umm.target with only \
+the network and sshd running. 'umm on' reboots into it, 'umm off' resumes the paused boot \
+into normal operation without a reboot.",
+    after_help = "Exit status: 0 done, 1 failed, 2 bad usage, 3 refused in the current state \
+(nothing changed), 4 not root. See umm(8)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -14,9 +24,59 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Show the mode (normal, entering, maintenance, resumed, disabled), why, and the details.
+    Status {
+        /// Machine-readable output (schema in umm(8) and docs/status-json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Request maintenance mode and reboot into it.
+    On {
+        /// Only persist the request: the next boot enters maintenance mode.
+        #[arg(long)]
+        no_reboot: bool,
+        /// Replace the scheduled command of a pending request (or, in
+        /// maintenance mode, set a new one).
+        #[arg(long)]
+        replace_command: bool,
+        /// Do not run the pre-on hooks in /etc/umm/hooks/pre-on.d/.
+        #[arg(long)]
+        skip_hooks: bool,
+        /// Command to run once maintenance mode is reached (an argv list,
+        /// not passed through a shell; write 'sh -c "..."' for one).
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Leave maintenance mode: resume this boot (or cancel a pending request); 'off reboot' reboots.
+    Off {
+        /// 'reboot': clear the request and the count, then reboot into normal operation.
+        #[arg(value_enum, value_name = "reboot", hide_possible_values = true)]
+        action: Option<OffAction>,
+        /// Do not run the pre-off hooks in /etc/umm/hooks/pre-off.d/.
+        #[arg(long)]
+        skip_hooks: bool,
+        /// After 'umm off' resumed this boot but the default target did not
+        /// come up: start it again (no hooks, no state change).
+        #[arg(long, conflicts_with = "action")]
+        retry: bool,
+    },
+    /// Turn umm on (writes /etc/umm/umm.toml.d/90-umm-switch.toml).
+    Enable,
+    /// Turn umm off: no redirect, no counting; clears the unclean-boot count.
+    Disable {
+        /// Also cancel a pending maintenance request (otherwise refused).
+        #[arg(long)]
+        force: bool,
+    },
     /// Boot-time steps run by the init system's units (not for interactive use).
     #[command(subcommand, hide = true)]
     Boot(BootCmd),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OffAction {
+    /// Reboot into normal operation instead of resuming this boot.
+    Reboot,
 }
 
 #[derive(Subcommand)]
@@ -38,8 +98,46 @@ enum BootCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = Root::from_env();
-    match cli.command {
-        Cmd::Boot(b) => run_boot(root, b),
+    let result: CliResult = match cli.command {
+        Cmd::Boot(b) => return run_boot(root, b),
+        Cmd::Status { json } => cli::status::run(&root, json),
+        Cmd::On {
+            no_reboot,
+            replace_command,
+            skip_hooks,
+            command,
+        } => cli::on::run(
+            &root,
+            &OnArgs {
+                no_reboot,
+                replace_command,
+                skip_hooks,
+                command,
+            },
+            init::select(&root).as_ref(),
+        ),
+        Cmd::Off {
+            action,
+            skip_hooks,
+            retry,
+        } => cli::off::run(
+            &root,
+            &OffArgs {
+                reboot: matches!(action, Some(OffAction::Reboot)),
+                skip_hooks,
+                retry,
+            },
+            init::select(&root).as_ref(),
+        ),
+        Cmd::Enable => cli::switch::run(&root, true, false),
+        Cmd::Disable { force } => cli::switch::run(&root, false, force),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("umm: {}", e.message);
+            ExitCode::from(e.exit as u8)
+        }
     }
 }
 

@@ -1,0 +1,24 @@
+# The two commands of the README's quick start:
+#   make demo   boot a throwaway VM into maintenance mode and back
+#   make test   the whole test suite (installs what it needs)
+.PHONY: demo test build install bench check
+
+demo:
+	tests/vm/demo.sh
+
+test:
+	scripts/test.sh
+
+build:
+	cargo build --release --workspace
+
+install: build
+	scripts/install.sh --destdir "$(DESTDIR)"
+
+bench:
+	bench/generator.sh
+
+check:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --workspace -- -D warnings
+	cargo test --workspace

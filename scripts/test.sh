@@ -1,0 +1,34 @@
+#!/bin/bash
+# The whole test suite, from a fresh clone on a fresh Debian 12 machine:
+#   0. installs what the tests need (scripts/test-deps.sh)
+#   1. cargo fmt --check, cargo clippy -D warnings
+#   2. cargo test --workspace: unit tests, the generator's golden trees, systemd-analyze verify
+#      of the units, the CLI on fake roots, rebootmgr against a real Consul cluster, grub and
+#      upstart checks
+#   3. the VM suite (tests/vm): real boots under qemu
+# Nothing is skipped: a missing tool is installed, or the run fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { printf '\n=== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "installing test dependencies"
+scripts/test-deps.sh
+export CONSUL_BIN=${CONSUL_BIN:-$(scripts/install-consul.sh 2>/dev/null || true)}
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --all-targets --workspace -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "VM suite"
+if [ ! -x tests/vm/run.sh ]; then
+    echo "tests/vm/run.sh is missing: the VM suite is part of the test command" >&2
+    exit 1
+fi
+tests/vm/run.sh
+
+step "all suites passed"

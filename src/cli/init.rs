@@ -1,0 +1,287 @@
+//! The init system behind `umm off` and `umm on`: resuming the paused boot
+//! and rebooting. systemd is implemented here; another init system (the
+//! sysvinit PID-1 shim) adds a backend behind the same trait.
+//!
+//! Test-only recorders (documented in umm(8), ENVIRONMENT):
+//! - `UMM_FAKE_REBOOT=<file>`: a reboot appends `reboot <how>` to the file
+//!   instead of rebooting.
+//! - `UMM_FAKE_SYSTEMD=<file>`: every systemd call is appended to the file
+//!   and answered with success. `UMM_FAKE_SYSTEMD_DEFAULT` is what
+//!   GetDefaultTarget answers (default: the target `/etc/systemd/system/
+//!   default.target` points to, else `multi-user.target`),
+//!   `UMM_FAKE_SYSTEMD_RESULT` the job result (default `done`),
+//!   `UMM_FAKE_SYSTEMD_FAILED` a comma-separated list of failed units.
+//!
+//! On a fake root (`UMM_ROOT`) without recorders, nothing talks to the real
+//! init system: a test can never reboot the machine it runs on.
+
+use super::CliError;
+use crate::paths::Root;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long `umm off` waits for the default target's job.
+pub const RESUME_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What resuming the boot achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    /// The target started (e.g. multi-user.target).
+    pub target: String,
+    /// True when the target's job finished with `done`.
+    pub reached: bool,
+    /// Human-readable lines: how the target was chosen, the job result.
+    pub notes: Vec<String>,
+    /// Units in the failed state after the job.
+    pub failed_units: Vec<String>,
+}
+
+pub trait InitSystem {
+    fn name(&self) -> &'static str;
+    /// Continues this boot into normal operation. Called after the state is
+    /// updated and `/run/umm/resumed` written.
+    fn resume(&self) -> Result<Resumed, CliError>;
+    /// Reboots (returns once the reboot has been requested).
+    fn reboot(&self) -> Result<String, CliError>;
+}
+
+/// Picks the backend for this run; see the module doc for the recorders.
+pub fn select(root: &Root) -> Box<dyn InitSystem> {
+    let fake_reboot = std::env::var_os("UMM_FAKE_REBOOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let fake_systemd = std::env::var_os("UMM_FAKE_SYSTEMD")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let inner: Box<dyn InitSystem> = if let Some(log) = fake_systemd {
+        Box::new(FakeSystemd {
+            root: root.clone(),
+            log,
+        })
+    } else if !root.is_real() {
+        Box::new(Refuse)
+    } else if Path::new("/run/systemd/system").is_dir() {
+        Box::new(SystemdInit)
+    } else {
+        Box::new(OtherInit)
+    };
+    match fake_reboot {
+        Some(log) => Box::new(FakeReboot { inner, log }),
+        None => inner,
+    }
+}
+
+/// systemd over D-Bus (system bus, or PID 1's private socket).
+pub struct SystemdInit;
+
+impl InitSystem for SystemdInit {
+    fn name(&self) -> &'static str {
+        "systemd"
+    }
+
+    fn resume(&self) -> Result<Resumed, CliError> {
+        let sd = crate::systemd::Systemd::connect().map_err(|e| {
+            CliError::failed(format!(
+                "{e}. The state is already updated: start the boot by hand with 'systemctl daemon-reload && systemctl start multi-user.target', or retry with 'umm off --retry'"
+            ))
+        })?;
+        let mut notes = vec![format!("talking to systemd via {}", sd.via)];
+        let retry =
+            "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
+        sd.reload()
+            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
+        let reported = sd
+            .default_target()
+            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
+        let target = real_default_target(&Root::default(), &reported, &mut notes);
+        let job = sd
+            .start_unit_wait(&target, "replace", RESUME_TIMEOUT)
+            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
+        let reached = match &job {
+            crate::systemd::JobResult::Finished(r) => {
+                notes.push(format!("start job for {target}: {r}"));
+                r == "done"
+            }
+            crate::systemd::JobResult::StillRunning => {
+                notes.push(format!(
+                    "start job for {target} still running after {} min; see 'systemctl list-jobs'",
+                    RESUME_TIMEOUT.as_secs() / 60
+                ));
+                false
+            }
+        };
+        let failed_units = match sd.failed_units() {
+            Ok(f) => f.into_iter().map(|u| u.name).collect(),
+            Err(e) => {
+                notes.push(format!("cannot list failed units: {e}"));
+                Vec::new()
+            }
+        };
+        Ok(Resumed {
+            target,
+            reached,
+            notes,
+            failed_units,
+        })
+    }
+
+    fn reboot(&self) -> Result<String, CliError> {
+        crate::systemd::reboot().map_err(|e| {
+            CliError::failed(format!(
+                "cannot reboot: {e}. The request is saved: reboot by any other means to enter maintenance mode, or cancel it with 'umm off'"
+            ))
+        })
+    }
+}
+
+/// GetDefaultTarget must no longer name umm.target once the generator has
+/// dropped its override; if it still does, use what the admin configured.
+pub fn real_default_target(root: &Root, reported: &str, notes: &mut Vec<String>) -> String {
+    if reported != "umm.target" && !reported.is_empty() {
+        notes.push(format!("default target: {reported}"));
+        return reported.to_string();
+    }
+    let configured = std::fs::read_link(root.path("/etc/systemd/system/default.target"))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".target") && n != "umm.target");
+    let target = configured.unwrap_or_else(|| "multi-user.target".to_string());
+    notes.push(format!(
+        "systemd still reports {reported:?} as the default target; starting {target} instead"
+    ));
+    target
+}
+
+/// A non-systemd init (the sysvinit PID-1 shim): the paused boot step polls
+/// `/run/umm/resumed`, which `umm off` has already written.
+pub struct OtherInit;
+
+impl InitSystem for OtherInit {
+    fn name(&self) -> &'static str {
+        "sysvinit"
+    }
+
+    fn resume(&self) -> Result<Resumed, CliError> {
+        Ok(Resumed {
+            target: "the default runlevel".into(),
+            reached: true,
+            notes: vec!["wrote /run/umm/resumed; the paused boot step continues the boot".into()],
+            failed_units: Vec::new(),
+        })
+    }
+
+    fn reboot(&self) -> Result<String, CliError> {
+        match std::process::Command::new("reboot").status() {
+            Ok(s) if s.success() => Ok("ran 'reboot'".into()),
+            Ok(s) => Err(CliError::failed(format!(
+                "'reboot' failed ({s}). The request is saved: reboot by other means, or cancel it with 'umm off'"
+            ))),
+            Err(e) => Err(CliError::failed(format!(
+                "cannot run 'reboot': {e}. The request is saved: reboot by other means, or cancel it with 'umm off'"
+            ))),
+        }
+    }
+}
+
+/// On a fake root without recorders: never touch the real machine.
+struct Refuse;
+
+impl Refuse {
+    fn err() -> CliError {
+        CliError::failed(
+            "UMM_ROOT points to a fake root: refusing to talk to the real init system (set UMM_FAKE_SYSTEMD and UMM_FAKE_REBOOT to record calls instead)",
+        )
+    }
+}
+
+impl InitSystem for Refuse {
+    fn name(&self) -> &'static str {
+        "none (fake root)"
+    }
+
+    fn resume(&self) -> Result<Resumed, CliError> {
+        Err(Self::err())
+    }
+
+    fn reboot(&self) -> Result<String, CliError> {
+        Err(Self::err())
+    }
+}
+
+fn append(log: &Path, line: &str) -> Result<(), CliError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|e| CliError::failed(format!("cannot record to {}: {e}", log.display())))
+}
+
+/// `UMM_FAKE_SYSTEMD`: records the calls a real resume makes, in order.
+struct FakeSystemd {
+    root: Root,
+    log: PathBuf,
+}
+
+impl InitSystem for FakeSystemd {
+    fn name(&self) -> &'static str {
+        "systemd (recorder)"
+    }
+
+    fn resume(&self) -> Result<Resumed, CliError> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut notes = vec![format!("recording systemd calls to {}", self.log.display())];
+        append(&self.log, "Reload")?;
+        // After the reload the generator no longer redirects: systemd
+        // reports the admin's default.
+        let reported = env("UMM_FAKE_SYSTEMD_DEFAULT").unwrap_or_else(|| {
+            std::fs::read_link(self.root.path("/etc/systemd/system/default.target"))
+                .ok()
+                .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "multi-user.target".into())
+        });
+        append(&self.log, &format!("GetDefaultTarget {reported}"))?;
+        let target = real_default_target(&self.root, &reported, &mut notes);
+        let result = env("UMM_FAKE_SYSTEMD_RESULT").unwrap_or_else(|| "done".into());
+        append(&self.log, "Subscribe")?;
+        append(&self.log, &format!("StartUnit {target} replace {result}"))?;
+        notes.push(format!("start job for {target}: {result}"));
+        append(&self.log, "ListUnitsFiltered failed")?;
+        let failed_units = env("UMM_FAKE_SYSTEMD_FAILED")
+            .map(|s| s.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Resumed {
+            target,
+            reached: result == "done",
+            notes,
+            failed_units,
+        })
+    }
+
+    fn reboot(&self) -> Result<String, CliError> {
+        append(&self.log, "Reboot")?;
+        Ok(format!("recorded Reboot in {}", self.log.display()))
+    }
+}
+
+/// `UMM_FAKE_REBOOT`: a reboot appends a line instead.
+struct FakeReboot {
+    inner: Box<dyn InitSystem>,
+    log: PathBuf,
+}
+
+impl InitSystem for FakeReboot {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn resume(&self) -> Result<Resumed, CliError> {
+        self.inner.resume()
+    }
+
+    fn reboot(&self) -> Result<String, CliError> {
+        append(&self.log, &format!("reboot via {}", self.inner.name()))?;
+        Ok(format!("recorded the reboot in {}", self.log.display()))
+    }
+}

@@ -1,0 +1,140 @@
+//! `umm off [--skip-hooks]`: leave maintenance mode without a reboot (or
+//! cancel a request whose reboot has not happened); `umm off reboot`: leave
+//! it by rebooting into normal operation.
+
+use super::init::InitSystem;
+use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
+use crate::boot;
+use crate::fsutil;
+use crate::hooks::{self, Transition};
+use crate::paths::Root;
+use crate::state;
+
+#[derive(Debug, Clone, Default)]
+pub struct OffArgs {
+    pub reboot: bool,
+    pub skip_hooks: bool,
+    /// After a resume whose target did not come up: start it again.
+    pub retry: bool,
+}
+
+pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
+    let name = if args.reboot { "off reboot" } else { "off" };
+    require_root(name)?;
+    let _lock = super::lock(root)?;
+    let snap = Snapshot::read(root);
+    super::report_config_problems(&snap);
+    let in_mm = snap.in_maintenance();
+    let pending = snap.state.state.request.clone();
+
+    if !in_mm && pending.is_none() {
+        // A resume whose systemd part failed: starting the target again is
+        // safe and needs no hooks (they ran, and the state is already updated).
+        let resumed = snap.runtime.resumed && snap.boot_maintenance.is_some();
+        if !args.reboot && resumed && args.retry {
+            println!(
+                "this boot was already resumed with 'umm off'; starting the default target again"
+            );
+            return resume(init);
+        }
+        let next = if args.reboot {
+            "; to reboot anyway, use 'reboot'"
+        } else if resumed {
+            "; if the default target did not come up, fix the cause and run 'umm off --retry'"
+        } else {
+            ""
+        };
+        return Err(CliError::refused(format!(
+            "not in maintenance mode (mode: {}) and no request is pending; nothing changed{next}",
+            snap.mode().as_str()
+        )));
+    }
+
+    let reason = snap.reason().unwrap_or("requested");
+    let cfg = &snap.loaded.config;
+    if args.skip_hooks {
+        println!("skipping the pre-off hooks (--skip-hooks)");
+    } else {
+        let n = hooks::run(root, Transition::Off, reason, cfg.hook_timeout)
+            .map_err(CliError::failed)?;
+        if n > 0 {
+            println!("ran {n} pre-off hook(s)");
+        }
+    }
+
+    let now = fsutil::now_unix();
+    let dir = &cfg.state_dir;
+    let read = state::read_for_update(root, dir, now);
+    if let Some(p) = read.problem {
+        eprintln!("umm: warning: state: {p}; starting from an empty state");
+    }
+    let mut st = read.state;
+    if in_mm {
+        st.resume(&snap.boot_id, now);
+    } else {
+        // The reboot never happened: cancel the request, keep watching this boot.
+        st.request = None;
+        st.unclean_boots = 0;
+        st.note_transition(now, "normal", "cancelled");
+    }
+    state::write(root, dir, &st).map_err(|e| {
+        CliError::failed(format!(
+            "cannot write {}: {e}; nothing was changed. Check that the file system is writable and retry 'umm {name}'",
+            state::state_path(dir).display()
+        ))
+    })?;
+    if let Some(r) = &pending {
+        println!(
+            "cleared the maintenance request made {} by {}",
+            format_time(r.requested_at),
+            r.requested_by
+        );
+    }
+    println!("unclean-boot count reset");
+
+    if args.reboot {
+        println!("rebooting into normal operation");
+        let how = init.reboot().map_err(|e| CliError {
+            message: format!(
+                "{}; the request and the count are already cleared, so any reboot now boots normally",
+                e.message
+            ),
+            ..e
+        })?;
+        println!("{how}");
+        return Ok(Exit::Ok);
+    }
+    if !in_mm {
+        println!("maintenance mode request cancelled; this boot continues in normal operation");
+        return Ok(Exit::Ok);
+    }
+    let marker = format!("time={now}\nboot_id={}\n", snap.boot_id);
+    fsutil::write_atomic(&root.path(state::RESUMED), marker.as_bytes(), 0o644).map_err(|e| {
+        CliError::failed(format!(
+            "cannot write {}: {e}; the state is already updated. Fix /run and retry 'umm off'",
+            state::RESUMED
+        ))
+    })?;
+    boot::remove_banner(root);
+    resume(init)
+}
+
+fn resume(init: &dyn InitSystem) -> CliResult {
+    let r = init.resume()?;
+    for n in &r.notes {
+        println!("{n}");
+    }
+    if !r.failed_units.is_empty() {
+        println!("failed units: {}", r.failed_units.join(" "));
+        println!("  inspect with 'systemctl status <unit>' and 'journalctl -b -u <unit>'");
+    }
+    if r.reached {
+        println!("left maintenance mode: {} is up", r.target);
+        Ok(Exit::Ok)
+    } else {
+        Err(CliError::failed(format!(
+            "left maintenance mode, but {} did not come up; see 'systemctl list-jobs' and 'journalctl -b', fix the cause, then run 'umm off --retry'",
+            r.target
+        )))
+    }
+}

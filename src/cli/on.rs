@@ -1,0 +1,155 @@
+//! `umm on [--no-reboot] [--replace-command] [--skip-hooks] [-- COMMAND...]`:
+//! run the pre-on hooks, persist a maintenance request (with the command as
+//! an argv list), reboot.
+
+use super::init::InitSystem;
+use super::{caller, format_time, require_root, show_argv, CliError, CliResult, Exit, Snapshot};
+use crate::fsutil;
+use crate::hooks::{self, Transition};
+use crate::paths::Root;
+use crate::state::{self, Request};
+
+#[derive(Debug, Clone, Default)]
+pub struct OnArgs {
+    pub no_reboot: bool,
+    pub replace_command: bool,
+    pub skip_hooks: bool,
+    /// Empty: no scheduled command.
+    pub command: Vec<String>,
+}
+
+pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
+    if args.command.first().is_some_and(|c| c.trim().is_empty()) {
+        return Err(CliError {
+            exit: Exit::Usage,
+            message: "the scheduled COMMAND after '--' is an empty word: give a program, e.g. 'umm on -- apt-get -y dist-upgrade'".into(),
+        });
+    }
+    require_root("on")?;
+    let _lock = super::lock(root)?;
+    let snap = Snapshot::read(root);
+    super::report_config_problems(&snap);
+    let cfg = &snap.loaded.config;
+    if !cfg.enabled {
+        return Err(CliError::refused(format!(
+            "umm is disabled (enabled = false, set by {}), so no boot would enter maintenance mode; nothing changed. Run 'umm enable' first",
+            snap.loaded.origin("enabled")
+        )));
+    }
+    let command = (!args.command.is_empty()).then(|| args.command.clone());
+    let existing = snap.state.state.request.clone();
+
+    if snap.in_maintenance() {
+        let reason = snap.reason().unwrap_or("unknown");
+        if !args.replace_command {
+            let hint = if command.is_some() {
+                " To replace the scheduled command, add --replace-command."
+            } else {
+                ""
+            };
+            return Err(CliError::refused(format!(
+                "already in maintenance mode (reason: {reason}); nothing changed.{hint} Leave with 'umm off'"
+            )));
+        }
+        // A new request id makes umm-command.service run the new command.
+        let now = fsutil::now_unix();
+        let req = Request {
+            requested_at: now,
+            requested_by: caller(),
+            command: command.clone(),
+        };
+        save_request(root, &snap, req, now, false)?;
+        match &command {
+            Some(c) => println!(
+                "already in maintenance mode (reason: {reason}); the scheduled command is now: {}\nrun it now with 'systemctl start umm-command.service' (it also runs at the next boot into maintenance mode)",
+                show_argv(c)
+            ),
+            None => println!(
+                "already in maintenance mode (reason: {reason}); the scheduled command is removed"
+            ),
+        }
+        return Ok(Exit::Ok);
+    }
+
+    let req = match existing {
+        Some(old) => {
+            if command.is_some() && command != old.command && !args.replace_command {
+                let old_cmd = old
+                    .command
+                    .as_deref()
+                    .map(show_argv)
+                    .unwrap_or_else(|| "none".into());
+                return Err(CliError::refused(format!(
+                    "a maintenance request made {} by {} is already pending with scheduled command: {old_cmd}; nothing changed. Add --replace-command to replace it, or cancel the request with 'umm off'",
+                    format_time(old.requested_at),
+                    old.requested_by
+                )));
+            }
+            println!(
+                "a maintenance request made {} by {} is already pending (its reboot has not happened)",
+                format_time(old.requested_at),
+                old.requested_by
+            );
+            let command = if args.replace_command || command.is_some() {
+                command.clone()
+            } else {
+                old.command.clone()
+            };
+            Request { command, ..old }
+        }
+        None => Request {
+            requested_at: fsutil::now_unix(),
+            requested_by: caller(),
+            command: command.clone(),
+        },
+    };
+
+    if args.skip_hooks {
+        println!("skipping the pre-on hooks (--skip-hooks)");
+    } else {
+        let n = hooks::run(root, Transition::On, "requested", cfg.hook_timeout)
+            .map_err(CliError::failed)?;
+        if n > 0 {
+            println!("ran {n} pre-on hook(s)");
+        }
+    }
+    let scheduled = req.command.as_deref().map(show_argv);
+    save_request(root, &snap, req, fsutil::now_unix(), true)?;
+    match scheduled {
+        Some(c) => println!("maintenance mode requested; scheduled command: {c}"),
+        None => println!("maintenance mode requested"),
+    }
+    if args.no_reboot {
+        println!("the next boot enters maintenance mode (--no-reboot: reboot when ready; cancel with 'umm off')");
+        return Ok(Exit::Ok);
+    }
+    println!("rebooting into maintenance mode");
+    let how = init.reboot()?;
+    println!("{how}");
+    Ok(Exit::Ok)
+}
+
+fn save_request(
+    root: &Root,
+    snap: &Snapshot,
+    req: Request,
+    now: u64,
+    note: bool,
+) -> Result<(), CliError> {
+    let dir = &snap.loaded.config.state_dir;
+    let read = state::read_for_update(root, dir, now);
+    if let Some(p) = read.problem {
+        eprintln!("umm: warning: state: {p}; starting from an empty state");
+    }
+    let mut st = read.state;
+    st.request = Some(req);
+    if note {
+        st.note_transition(now, "entering", "requested");
+    }
+    state::write(root, dir, &st).map_err(|e| {
+        CliError::failed(format!(
+            "cannot write {}: {e}; nothing was requested. Check that the file system is writable and retry",
+            state::state_path(dir).display()
+        ))
+    })
+}

@@ -1,0 +1,833 @@
+//! Runs the real `umm` binary against fake roots (`UMM_ROOT`) with the test
+//! recorders (`UMM_FAKE_REBOOT`, `UMM_FAKE_SYSTEMD`): every command, its exit
+//! status, hooks, JSON output, and what it leaves on disk. Runs as root (the
+//! trust checks need root-owned files); non-root callers via setpriv.
+
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_umm");
+
+struct Fake {
+    dir: tempfile::TempDir,
+    logs: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "these tests create root-owned files: run them as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        for d in [dir.path(), logs.path()] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let f = Fake { dir, logs };
+        f.put("/proc/sys/kernel/random/boot_id", "boot-1\n");
+        f.put("/proc/cmdline", "root=/dev/sda1 quiet\n");
+        f
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn p(&self, abs: &str) -> PathBuf {
+        self.root().join(abs.trim_start_matches('/'))
+    }
+
+    fn put(&self, abs: &str, text: &str) {
+        let p = self.p(abs);
+        mkdirs(p.parent().unwrap());
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// This boot's record as umm-boot.service would write it.
+    fn boot(&self, token: &str) {
+        self.put(
+            "/run/umm/boot",
+            &format!("decision={token}\nboot_id=boot-1\ntime=1\n"),
+        );
+    }
+
+    fn hook(&self, which: &str, name: &str, body: &str) -> PathBuf {
+        let dir = self.p(&format!("/etc/umm/hooks/{which}"));
+        mkdirs(&dir);
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn reboot_log(&self) -> PathBuf {
+        self.logs.path().join("reboot")
+    }
+
+    fn systemd_log(&self) -> PathBuf {
+        self.logs.path().join("systemd")
+    }
+
+    fn reboots(&self) -> String {
+        fs::read_to_string(self.reboot_log()).unwrap_or_default()
+    }
+
+    fn systemd_calls(&self) -> Vec<String> {
+        fs::read_to_string(self.systemd_log())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("UMM_ROOT", self.root())
+            .env("UMM_FAKE_REBOOT", self.reboot_log())
+            .env("UMM_FAKE_SYSTEMD", self.systemd_log())
+            .env_remove("SUDO_USER")
+            .env_remove("SYSTEMD_PROC_CMDLINE")
+            .env_remove("UMM_FAKE_SYSTEMD_DEFAULT")
+            .env_remove("UMM_FAKE_SYSTEMD_RESULT")
+            .env_remove("UMM_FAKE_SYSTEMD_FAILED");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        Out(self.cmd(args).output().unwrap())
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Out(c.output().unwrap())
+    }
+
+    fn json(&self) -> Value {
+        let o = self.run(&["status", "--json"]);
+        o.code(0);
+        serde_json::from_str(&o.stdout()).unwrap_or_else(|e| panic!("{e}: {}", o.stdout()))
+    }
+
+    fn state_bytes(&self) -> Option<Vec<u8>> {
+        fs::read(self.p("/var/lib/umm/state")).ok()
+    }
+
+    fn state(&self) -> toml::Table {
+        fs::read_to_string(self.p("/var/lib/umm/state"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+fn mkdirs(p: &Path) {
+    use std::os::unix::fs::DirBuilderExt;
+    // 0755 whatever the umask: the trust checks refuse group-writable dirs.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(p)
+        .unwrap();
+}
+
+struct Out(Output);
+
+impl Out {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout(), self.stderr())
+    }
+    #[track_caller]
+    fn code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.0.status.code(),
+            Some(want),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    #[track_caller]
+    fn says(&self, what: &str) -> &Self {
+        assert!(
+            self.all().contains(what),
+            "expected {what:?} in:\n{}",
+            self.all()
+        );
+        self
+    }
+}
+
+// ---------------------------------------------------------------- status
+
+#[test]
+fn status_normal_text_and_json() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["status"])
+        .code(0)
+        .says("mode: normal")
+        .says("enabled: yes (set by built-in default)")
+        .says("unclean boots: 0");
+    let j = f.json();
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["mode"], "normal");
+    assert_eq!(j["reason"], Value::Null);
+    assert_eq!(j["boot_decision"], "normal");
+    assert_eq!(j["enabled"], true);
+    assert_eq!(j["enabled_source"], "built-in default");
+    assert_eq!(j["unclean_boots"], 0);
+    assert_eq!(j["reboot_count"], 2);
+    assert_eq!(j["counter_reset_time_secs"], 600);
+    assert_eq!(j["request"], Value::Null);
+    assert_eq!(j["command_result"], Value::Null);
+    assert_eq!(j["history"], serde_json::json!([]));
+    assert_eq!(j["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn status_warns_when_boot_was_not_recorded() {
+    let f = Fake::new();
+    let j = f.json();
+    assert_eq!(j["boot_decision"], Value::Null);
+    let p = j["problems"].to_string();
+    assert!(
+        p.contains("/run/umm/boot is missing") && p.contains("warning"),
+        "{p}"
+    );
+}
+
+#[test]
+fn status_modes_and_reasons() {
+    let f = Fake::new();
+    for reason in ["cmdline", "requested", "reboot-loop"] {
+        f.boot(&format!("maintenance:{reason}"));
+        let j = f.json();
+        assert_eq!(
+            (j["mode"].as_str(), j["reason"].as_str()),
+            (Some("maintenance"), Some(reason))
+        );
+        f.run(&["status"])
+            .says(&format!("mode: maintenance (reason: {reason})"))
+            .says("umm off");
+    }
+    // A request persisted while this boot is normal: entering.
+    f.boot("normal");
+    f.put(
+        "/var/lib/umm/state",
+        "version = 1\n[request]\nrequested_at = 100\nrequested_by = \"alice\"\ncommand = [\"echo\", \"a b\"]\n",
+    );
+    let j = f.json();
+    assert_eq!(j["mode"], "entering");
+    assert_eq!(j["request"]["requested_by"], "alice");
+    assert_eq!(j["request"]["command"], serde_json::json!(["echo", "a b"]));
+    f.run(&["status"]).says("echo 'a b'");
+    // Resumed.
+    fs::remove_file(f.p("/var/lib/umm/state")).unwrap();
+    f.boot("maintenance:requested");
+    f.put("/run/umm/resumed", "");
+    assert_eq!(f.json()["mode"], "resumed");
+    // Disabled, with where the switch came from.
+    f.put("/etc/umm/umm.toml", "enabled = false\n");
+    let j = f.json();
+    assert_eq!(j["mode"], "disabled");
+    assert_eq!(j["enabled"], false);
+    assert_eq!(j["enabled_source"], "/etc/umm/umm.toml");
+}
+
+#[test]
+fn status_reports_corrupt_state_and_bad_config_and_still_works() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = [oops\n");
+    f.put(
+        "/etc/umm/umm.toml.d/10-x.toml",
+        "reboot_count = \"many\"\nbogus = 1\n",
+    );
+    let before = f.state_bytes();
+    let j = f.json();
+    assert_eq!(j["mode"], "normal");
+    let p = j["problems"].to_string();
+    assert!(p.contains("corrupt"), "{p}");
+    assert!(
+        p.contains("/etc/umm/umm.toml.d/10-x.toml: key 'reboot_count'"),
+        "{p}"
+    );
+    assert!(p.contains("unknown key 'bogus'"), "{p}");
+    f.run(&["status"])
+        .code(0)
+        .says("problems:")
+        .says("error: state:");
+    assert_eq!(
+        f.state_bytes(),
+        before,
+        "status must not touch the state file"
+    );
+}
+
+#[test]
+fn status_shows_command_result_and_hides_output_from_non_root() {
+    let f = Fake::new();
+    f.boot("maintenance:requested");
+    f.put(
+        "/var/lib/umm/state",
+        "version = 1\n[request]\nrequested_at = 7\nrequested_by = \"root\"\ncommand = [\"sh\", \"-c\", \"x\"]\n\
+         [command_result]\nrequest = 7\ncommand = [\"sh\", \"-c\", \"x\"]\nstarted = 8\nfinished = 9\nexit_status = 3\noutput_file = \"/var/lib/umm/command.out\"\n",
+    );
+    let lines: String = (1..=80).map(|i| format!("line {i}\n")).collect();
+    f.put("/var/lib/umm/command.out", &lines);
+    let j = f.json();
+    let r = &j["command_result"];
+    assert_eq!(r["exit_status"], 3);
+    assert_eq!(r["finished"], 9);
+    assert_eq!(r["output_file"], "/var/lib/umm/command.out");
+    let out = r["output"].as_str().unwrap();
+    assert!(
+        out.ends_with("line 80\n") && !out.contains("line 30\n"),
+        "{out}"
+    );
+    f.run(&["status"]).says("exit status 3").says("| line 80");
+
+    let o = as_nobody(&f, &["status", "--json"]);
+    o.code(0);
+    let j: Value = serde_json::from_str(&o.stdout()).unwrap();
+    assert_eq!(j["command_result"]["exit_status"], 3);
+    assert_eq!(j["command_result"]["output"], Value::Null);
+}
+
+// ---------------------------------------------------------------- on
+
+#[test]
+fn on_no_reboot_persists_the_argv_and_does_not_reboot() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&[
+        "on",
+        "--no-reboot",
+        "--",
+        "sh",
+        "-c",
+        "echo \"a b\"; exit 3",
+    ])
+    .code(0)
+    .says("next boot enters maintenance mode");
+    assert_eq!(f.reboots(), "");
+    let j = f.json();
+    assert_eq!(j["mode"], "entering");
+    assert_eq!(j["request"]["requested_by"], "root");
+    assert_eq!(
+        j["request"]["command"],
+        serde_json::json!(["sh", "-c", "echo \"a b\"; exit 3"])
+    );
+    let last = j["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["to"].as_str(), last["reason"].as_str()),
+        (Some("entering"), Some("requested"))
+    );
+}
+
+#[test]
+fn on_reboots_through_the_recorder() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on"])
+        .code(0)
+        .says("rebooting into maintenance mode");
+    assert_eq!(f.reboots().lines().count(), 1, "{}", f.reboots());
+    assert!(f.json()["request"].is_object());
+    assert!(
+        f.systemd_calls().iter().all(|c| c == "Reboot"),
+        "{:?}",
+        f.systemd_calls()
+    );
+}
+
+#[test]
+fn on_retries_a_pending_request_and_guards_its_command() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on", "--no-reboot", "--", "true"]).code(0);
+    let at = f.json()["request"]["requested_at"].clone();
+    // The reboot never happened: 'umm on' again reboots, keeping the request.
+    f.run(&["on"]).code(0).says("already pending");
+    assert_eq!(f.reboots().lines().count(), 1);
+    let j = f.json();
+    assert_eq!(j["request"]["requested_at"], at);
+    assert_eq!(j["request"]["command"], serde_json::json!(["true"]));
+    // A different command needs --replace-command.
+    let before = f.state_bytes();
+    f.run(&["on", "--no-reboot", "--", "false"])
+        .code(3)
+        .says("--replace-command");
+    assert_eq!(f.state_bytes(), before);
+    f.run(&["on", "--no-reboot", "--replace-command", "--", "false"])
+        .code(0);
+    assert_eq!(f.json()["request"]["command"], serde_json::json!(["false"]));
+}
+
+#[test]
+fn on_in_maintenance_changes_nothing_unless_replacing_the_command() {
+    let f = Fake::new();
+    f.boot("maintenance:reboot-loop");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 3\n");
+    let before = f.state_bytes();
+    f.run(&["on"])
+        .code(3)
+        .says("already in maintenance mode (reason: reboot-loop)");
+    f.run(&["on", "--", "true"])
+        .code(3)
+        .says("--replace-command");
+    assert_eq!(f.state_bytes(), before);
+    assert_eq!(f.reboots(), "");
+    f.run(&["on", "--replace-command", "--", "echo", "hi"])
+        .code(0)
+        .says("umm-command.service");
+    assert_eq!(f.reboots(), "");
+    let j = f.json();
+    assert_eq!(j["mode"], "maintenance");
+    assert_eq!(j["request"]["command"], serde_json::json!(["echo", "hi"]));
+    assert_eq!(j["unclean_boots"], 3);
+}
+
+#[test]
+fn on_when_disabled_is_refused() {
+    let f = Fake::new();
+    f.put("/etc/umm/umm.toml", "enabled = false\n");
+    f.run(&["on", "--no-reboot"]).code(3).says("umm enable");
+    assert_eq!(f.state_bytes(), None);
+}
+
+#[test]
+fn on_moves_a_corrupt_state_aside() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/var/lib/umm/state", "garbage [");
+    f.run(&["on", "--no-reboot"]).code(0).says("moved aside");
+    assert_eq!(f.json()["mode"], "entering");
+    let aside = fs::read_dir(f.p("/var/lib/umm"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("state.corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1);
+    let p = f.json()["problems"].to_string();
+    assert!(
+        p.contains("moved aside to /var/lib/umm/state.corrupt-"),
+        "{p}"
+    );
+}
+
+// ---------------------------------------------------------------- off
+
+#[test]
+fn off_when_not_in_maintenance_changes_nothing() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 1\n");
+    let before = f.state_bytes();
+    f.run(&["off"]).code(3).says("not in maintenance mode");
+    f.run(&["off", "reboot"])
+        .code(3)
+        .says("not in maintenance mode");
+    assert_eq!(f.state_bytes(), before);
+    assert!(f.systemd_calls().is_empty());
+    assert_eq!(f.reboots(), "");
+    assert!(!f.p("/run/umm/resumed").exists());
+}
+
+#[test]
+fn off_resumes_clears_count_and_request_and_calls_systemd_in_order() {
+    let f = Fake::new();
+    f.boot("maintenance:requested");
+    f.put(
+        "/var/lib/umm/state",
+        "version = 1\nunclean_boots = 4\n[request]\nrequested_at = 5\nrequested_by = \"root\"\n",
+    );
+    f.put("/run/motd.d/50-umm", "banner");
+    f.put("/run/issue.d/50-umm.issue", "banner");
+    f.run(&["off"])
+        .code(0)
+        .says("cleared the maintenance request")
+        .says("multi-user.target is up");
+    assert_eq!(
+        f.systemd_calls(),
+        [
+            "Reload",
+            "GetDefaultTarget multi-user.target",
+            "Subscribe",
+            "StartUnit multi-user.target replace done",
+            "ListUnitsFiltered failed",
+        ]
+    );
+    assert!(f.p("/run/umm/resumed").exists());
+    assert!(!f.p("/run/motd.d/50-umm").exists());
+    assert!(!f.p("/run/issue.d/50-umm.issue").exists());
+    let st = f.state();
+    assert_eq!(st["unclean_boots"].as_integer(), Some(0));
+    assert!(st.get("request").is_none());
+    assert_eq!(st["open_boot"]["boot_id"].as_str(), Some("boot-1"));
+    let j = f.json();
+    assert_eq!(
+        (j["mode"].as_str(), j["unclean_boots"].as_u64()),
+        (Some("resumed"), Some(0))
+    );
+    assert_eq!(f.reboots(), "");
+    // A second 'umm off' is refused; --retry starts the target again.
+    f.run(&["off"]).code(3).says("umm off --retry");
+    assert_eq!(f.systemd_calls().len(), 5);
+    f.run(&["off", "--retry"])
+        .code(0)
+        .says("starting the default target again");
+    assert_eq!(f.systemd_calls().len(), 10);
+}
+
+#[test]
+fn off_reports_failed_units_and_a_target_that_did_not_come_up() {
+    let f = Fake::new();
+    f.boot("maintenance:cmdline");
+    symlink("/usr/lib/systemd/system/graphical.target", {
+        let p = f.p("/etc/systemd/system/default.target");
+        mkdirs(p.parent().unwrap());
+        p
+    })
+    .unwrap();
+    // systemd still reports the generator's override: use the admin's default.
+    f.run_env(
+        &["off"],
+        &[
+            ("UMM_FAKE_SYSTEMD_DEFAULT", "umm.target"),
+            ("UMM_FAKE_SYSTEMD_RESULT", "dependency"),
+            ("UMM_FAKE_SYSTEMD_FAILED", "db.service,web.service"),
+        ],
+    )
+    .code(1)
+    .says("starting graphical.target instead")
+    .says("failed units: db.service web.service")
+    .says("did not come up")
+    .says("umm off --retry");
+    assert!(f
+        .systemd_calls()
+        .contains(&"StartUnit graphical.target replace dependency".to_string()));
+}
+
+#[test]
+fn off_cancels_a_request_whose_reboot_never_happened() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on", "--no-reboot", "--", "true"]).code(0);
+    f.run(&["off"]).code(0).says("request cancelled");
+    assert!(f.systemd_calls().is_empty(), "{:?}", f.systemd_calls());
+    assert!(!f.p("/run/umm/resumed").exists());
+    let j = f.json();
+    assert_eq!(
+        (j["mode"].as_str(), &j["request"]),
+        (Some("normal"), &Value::Null)
+    );
+}
+
+#[test]
+fn off_reboot_clears_and_reboots() {
+    let f = Fake::new();
+    f.boot("maintenance:reboot-loop");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 3\n");
+    f.run(&["off", "reboot"])
+        .code(0)
+        .says("rebooting into normal operation");
+    assert_eq!(f.reboots().lines().count(), 1);
+    assert!(f.systemd_calls().iter().all(|c| c == "Reboot"));
+    assert_eq!(f.state()["unclean_boots"].as_integer(), Some(0));
+    assert!(!f.p("/run/umm/resumed").exists());
+}
+
+#[test]
+fn off_works_when_umm_boot_service_did_not_record_the_boot() {
+    let f = Fake::new();
+    // Only the generator's link tells that this boot is in maintenance mode.
+    let link = f.p("/run/systemd/generator.early/default.target");
+    mkdirs(link.parent().unwrap());
+    symlink("/usr/lib/systemd/system/umm.target", &link).unwrap();
+    let j = f.json();
+    assert_eq!(j["mode"], "maintenance");
+    f.run(&["off"]).code(0);
+    assert_eq!(f.json()["mode"], "resumed");
+}
+
+// ---------------------------------------------------------------- hooks
+
+#[test]
+fn hooks_run_in_order_with_the_transition_and_reason() {
+    let f = Fake::new();
+    f.boot("normal");
+    let log = f.logs.path().join("hooks");
+    let l = log.display();
+    f.hook(
+        "pre-on.d",
+        "20-b",
+        &format!("echo \"b $UMM_TRANSITION $UMM_REASON\" >> {l}"),
+    );
+    f.hook(
+        "pre-on.d",
+        "10-a",
+        &format!("echo \"a $UMM_TRANSITION $UMM_REASON\" >> {l}"),
+    );
+    f.hook(
+        "pre-off.d",
+        "10-c",
+        &format!("echo \"c $UMM_TRANSITION $UMM_REASON\" >> {l}"),
+    );
+    f.run(&["on", "--no-reboot"])
+        .code(0)
+        .says("ran 2 pre-on hook(s)");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "a on requested\nb on requested\n"
+    );
+    f.boot("maintenance:requested");
+    f.run(&["off"]).code(0).says("ran 1 pre-off hook(s)");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "a on requested\nb on requested\nc off requested\n"
+    );
+}
+
+#[test]
+fn a_failing_hook_aborts_and_leaves_the_state_byte_identical() {
+    let f = Fake::new();
+    f.boot("maintenance:reboot-loop");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 3\n");
+    let env = f.logs.path().join("env");
+    f.hook(
+        "pre-off.d",
+        "05-env",
+        &format!("echo \"$UMM_TRANSITION $UMM_REASON\" > {}", env.display()),
+    );
+    f.hook("pre-off.d", "10-fail", "echo refusing >&2; exit 7");
+    let before = f.state_bytes();
+    f.run(&["off"])
+        .code(1)
+        .says("10-fail")
+        .says("exit status 7")
+        .says("nothing was changed")
+        .says("--skip-hooks");
+    assert_eq!(fs::read_to_string(&env).unwrap(), "off reboot-loop\n");
+    f.run(&["off", "reboot"]).code(1);
+    assert_eq!(f.state_bytes(), before);
+    assert!(f.systemd_calls().is_empty());
+    assert_eq!(f.reboots(), "");
+    assert!(!f.p("/run/umm/resumed").exists());
+    // --skip-hooks overrides.
+    f.run(&["off", "--skip-hooks"])
+        .code(0)
+        .says("skipping the pre-off hooks");
+    assert_eq!(f.state()["unclean_boots"].as_integer(), Some(0));
+}
+
+#[test]
+fn a_hook_that_times_out_aborts() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/etc/umm/umm.toml", "hook_timeout = \"1s\"\n");
+    f.hook("pre-on.d", "10-slow", "sleep 30");
+    let t = std::time::Instant::now();
+    f.run(&["on"]).code(1).says("timed out").says("10-slow");
+    assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    assert_eq!(f.state_bytes(), None);
+    assert_eq!(f.reboots(), "");
+}
+
+#[test]
+fn untrusted_hooks_are_refused_with_the_file_named() {
+    let f = Fake::new();
+    f.boot("normal");
+    let h = f.hook("pre-on.d", "10-writable", "true");
+    fs::set_permissions(&h, fs::Permissions::from_mode(0o775)).unwrap();
+    f.run(&["on"])
+        .code(1)
+        .says(&h.display().to_string())
+        .says("writable by group or others");
+    fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&h, Some(65534), None).unwrap();
+    f.run(&["on"])
+        .code(1)
+        .says(&h.display().to_string())
+        .says("owned by uid 65534");
+    assert_eq!(f.state_bytes(), None);
+    assert_eq!(f.reboots(), "");
+}
+
+// ---------------------------------------------------------------- enable/disable
+
+#[test]
+fn enable_and_disable_write_the_switch_drop_in() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/etc/umm/umm.toml", "enabled = false\n");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 2\n");
+    let sw = f.p("/etc/umm/umm.toml.d/90-umm-switch.toml");
+    f.run(&["enable"])
+        .code(0)
+        .says("/etc/umm/umm.toml.d/90-umm-switch.toml");
+    assert!(fs::read_to_string(&sw).unwrap().contains("enabled = true"));
+    assert_eq!(
+        fs::metadata(&sw).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    let j = f.json();
+    assert_eq!(j["enabled"], true);
+    assert_eq!(
+        j["enabled_source"],
+        "/etc/umm/umm.toml.d/90-umm-switch.toml"
+    );
+    assert_eq!(j["unclean_boots"], 2);
+    f.run(&["disable"]).code(0).says("count is cleared");
+    assert!(fs::read_to_string(&sw).unwrap().contains("enabled = false"));
+    let j = f.json();
+    assert_eq!(
+        (j["mode"].as_str(), j["unclean_boots"].as_u64()),
+        (Some("disabled"), Some(0))
+    );
+}
+
+#[test]
+fn disable_refuses_a_pending_request_unless_forced() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on", "--no-reboot"]).code(0);
+    let before = f.state_bytes();
+    f.run(&["disable"])
+        .code(3)
+        .says("umm disable --force")
+        .says("umm off");
+    assert_eq!(f.state_bytes(), before);
+    assert!(!f.p("/etc/umm/umm.toml.d/90-umm-switch.toml").exists());
+    f.run(&["disable", "--force"])
+        .code(0)
+        .says("cancelled the maintenance request");
+    let j = f.json();
+    assert_eq!(
+        (j["mode"].as_str(), &j["request"]),
+        (Some("disabled"), &Value::Null)
+    );
+}
+
+#[test]
+fn a_later_file_that_overrides_the_switch_is_named() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/run/umm/umm.toml.d/95-pin.toml", "enabled = false\n");
+    f.run(&["enable"])
+        .code(1)
+        .says("/run/umm/umm.toml.d/95-pin.toml")
+        .says("remove 'enabled'");
+    assert_eq!(f.json()["enabled"], false);
+}
+
+// ---------------------------------------------------------------- callers and usage
+
+fn as_nobody(f: &Fake, args: &[&str]) -> Out {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args)
+        .env("UMM_ROOT", f.root())
+        .env("UMM_FAKE_REBOOT", f.reboot_log())
+        .env("UMM_FAKE_SYSTEMD", f.systemd_log());
+    Out(c.output().unwrap())
+}
+
+#[test]
+fn non_root_callers_get_status_but_no_changes() {
+    let f = Fake::new();
+    f.boot("maintenance:requested");
+    f.put("/var/lib/umm/state", "version = 1\nunclean_boots = 1\n");
+    let before = f.state_bytes();
+    as_nobody(&f, &["status"]).code(0).says("mode: maintenance");
+    for args in [
+        &["on"][..],
+        &["on", "--no-reboot"],
+        &["off"],
+        &["off", "reboot"],
+        &["enable"],
+        &["disable", "--force"],
+    ] {
+        as_nobody(&f, args)
+            .code(4)
+            .says("must be run as root")
+            .says("sudo umm");
+    }
+    assert_eq!(f.state_bytes(), before);
+    assert!(f.systemd_calls().is_empty());
+    assert_eq!(f.reboots(), "");
+}
+
+#[test]
+fn bad_usage_exits_2_with_usage() {
+    let f = Fake::new();
+    for args in [
+        &[][..],
+        &["bogus"],
+        &["status", "--bogus"],
+        &["on", "--now"],
+        &["on", "ls"],
+        &["off", "later"],
+        &["off", "reboot", "--retry"],
+        &["disable", "extra"],
+    ] {
+        f.run(args).code(2).says("--help");
+    }
+    f.run(&["on", "--no-reboot", "--", ""])
+        .code(2)
+        .says("empty");
+    f.run(&["--help"]).code(0).says("status");
+    f.run(&["on", "--help"]).code(0).says("--no-reboot");
+}
+
+#[test]
+fn a_second_command_is_refused_while_one_holds_the_lock() {
+    use std::os::unix::io::AsRawFd;
+    let f = Fake::new();
+    f.boot("normal");
+    f.put("/run/lock/umm.lock", "");
+    let held = fs::File::open(f.p("/run/lock/umm.lock")).unwrap();
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f.run(&["on", "--no-reboot"])
+        .code(3)
+        .says("another umm command is running");
+    f.run(&["status"]).code(0);
+    assert_eq!(f.state_bytes(), None);
+    drop(held);
+    f.run(&["on", "--no-reboot"]).code(0);
+}
+
+#[test]
+fn a_fake_root_never_reaches_the_real_init_system() {
+    let f = Fake::new();
+    f.boot("maintenance:cmdline");
+    let o = Out(Command::new(BIN)
+        .args(["off"])
+        .env("UMM_ROOT", f.root())
+        .env_remove("UMM_FAKE_SYSTEMD")
+        .env_remove("UMM_FAKE_REBOOT")
+        .output()
+        .unwrap());
+    o.code(1).says("refusing to talk to the real init system");
+}
