@@ -19,7 +19,7 @@ pub mod kmsg;
 pub mod paths;
 pub mod perms;
 pub mod state;
-pub mod sysv;
 #[cfg(feature = "cli")]
 pub mod systemd;
+pub mod sysv;
 pub mod tasks;

@@ -310,6 +310,8 @@ fn mount_early() {
 }
 
 /// `/proc` is mounted when statfs says it is procfs.
+// f_type and the magic constants have different integer types on other targets.
+#[allow(clippy::unnecessary_cast)]
 pub fn is_proc_mounted(p: &Path) -> bool {
     let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
         return false;
