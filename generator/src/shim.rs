@@ -54,6 +54,14 @@ pub struct Handover {
 
 pub fn main(args: &[OsString]) -> ExitCode {
     let root = Root::from_env();
+    if root.is_real() && std::process::id() != 1 {
+        // By hand on a running system it would overwrite this boot's marker
+        // and exec an init that is not PID 1 (telinit, or a second systemd).
+        eprintln!(
+            "umm-init is the PID-1 pre-stage: boot with init=/usr/sbin/umm-init (see docs/init-systems.md); it does nothing when run by hand"
+        );
+        return ExitCode::from(2);
+    }
     if root.is_real() {
         mount_early();
     }

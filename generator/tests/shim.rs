@@ -338,3 +338,14 @@ fn initramfs_with_corrupt_state_hands_nothing_on() {
         "left for umm boot record to move aside"
     );
 }
+
+#[test]
+fn by_hand_on_the_real_root_does_nothing() {
+    let o = Command::new(BIN)
+        .arg0("/usr/sbin/umm-init")
+        .env_remove("UMM_ROOT")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("PID-1 pre-stage"), "{}", stderr(&o));
+}
