@@ -47,10 +47,10 @@ if [ -d "$d/etc/grub.d" ]; then
 fi
 if [ "$enable" = yes ]; then
     if [ -n "$d" ]; then
-        systemctl --root="$d" enable umm-boot.service umm-stable.timer >/dev/null 2>&1 \
+        systemctl --root="$d" enable umm-boot.service umm-stable.timer umm-coordination.service >/dev/null 2>&1 \
             || { echo "install.sh: systemctl --root=$d enable failed" >&2; exit 1; }
     else
-        systemctl enable umm-boot.service umm-stable.timer
+        systemctl enable umm-boot.service umm-stable.timer umm-coordination.service
     fi
 fi
 echo "umm installed into ${d:-/}"

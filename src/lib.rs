@@ -23,3 +23,8 @@ pub mod state;
 pub mod systemd;
 pub mod sysv;
 pub mod tasks;
+
+#[cfg(feature = "cli")]
+pub mod consul;
+#[cfg(feature = "cli")]
+pub mod rebootmgr;

@@ -1,10 +1,14 @@
 //! The few calls umm makes to systemd (PID 1) and logind over D-Bus, with
 //! zbus's blocking API.
 //!
-//! In maintenance mode the system bus may not be running (umm.target does
-//! not pull dbus.socket), so [`Systemd::connect`] falls back to PID 1's
-//! private socket `/run/systemd/private` as a peer-to-peer connection, as
-//! `systemctl` does. Root only.
+//! umm.target pulls dbus.socket, so the system bus normally runs in
+//! maintenance mode too. Where there is no bus daemon at all, the caller
+//! (src/cli/init.rs) falls back to `systemctl`, which talks to PID 1 over its
+//! private socket `/run/systemd/private`. zbus cannot be used for that socket:
+//! systemd stamps the messages it sends there with the sender
+//! `org.freedesktop.systemd1`, a well-known name where zbus 5 requires a
+//! unique one, and zbus's reader thread panics on the first reply (seen in
+//! the VM suite with systemd 252 and zbus 5.19). Root only.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -50,28 +54,16 @@ fn err(what: &str, e: zbus::Error) -> String {
 }
 
 impl Systemd {
-    /// The system bus, else PID 1's private socket.
+    /// The system bus.
     pub fn connect() -> Result<Systemd, String> {
-        let bus = Builder::system()
+        Builder::system()
             .map(|b| b.method_timeout(METHOD_TIMEOUT))
-            .and_then(|b| b.build());
-        match bus {
-            Ok(conn) => Ok(Systemd {
+            .and_then(|b| b.build())
+            .map(|conn| Systemd {
                 conn,
                 via: "the system bus",
-            }),
-            Err(bus_err) => Self::connect_private().map_err(|e| {
-                format!("cannot reach systemd: system bus: {bus_err}; {PRIVATE_SOCKET}: {e}")
-            }),
-        }
-    }
-
-    /// PID 1's private socket only (no bus daemon involved).
-    pub fn connect_private() -> Result<Systemd, String> {
-        Self::connect_address(&format!("unix:path={PRIVATE_SOCKET}"), true).map(|mut s| {
-            s.via = PRIVATE_SOCKET;
-            s
-        })
+            })
+            .map_err(|e| format!("cannot reach the system bus: {e}"))
     }
 
     /// A given D-Bus address: a bus (`p2p = false`) or a peer such as PID 1's

@@ -93,6 +93,9 @@ enum BootCmd {
     Wait,
     /// Sleep counter_reset_time, then mark the boot stable (sysvinit/upstart).
     WaitStable,
+    /// After 'umm off' with [coordination]: release Consul node maintenance and the
+    /// slot once this node's checks pass (umm-coordination.service).
+    CoordinationLeave,
 }
 
 fn main() -> ExitCode {
@@ -161,6 +164,24 @@ fn run_boot(root: Root, cmd: BootCmd) -> ExitCode {
                 println!("nothing to close (maintenance mode holds the count, or umm is disabled)");
             }
         }),
+        BootCmd::CoordinationLeave => {
+            return match cli::coord::leave_pending(&ctx.root, &ctx.loaded) {
+                Ok(true) => {
+                    println!(
+                        "[coordination]: checks pass; Consul node maintenance off, slot released"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("[coordination]: nothing to release");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("umm: {}", e.message);
+                    ExitCode::from(e.exit as u8)
+                }
+            };
+        }
         BootCmd::RunCommand => boot::run_command(&ctx).map(|r| match r {
             Some(code) => println!("scheduled command finished with exit status {code}"),
             None => println!("no scheduled command to run"),

@@ -72,8 +72,78 @@ pub fn select(root: &Root) -> Box<dyn InitSystem> {
     }
 }
 
-/// systemd over D-Bus (system bus, or PID 1's private socket).
+/// systemd: over the system bus with zbus, or, without a bus daemon, through
+/// `systemctl` (PID 1's private socket; see src/systemd.rs for why not zbus).
 pub struct SystemdInit;
+
+/// The four manager calls resuming needs, from either transport.
+trait Manager {
+    fn via(&self) -> String;
+    fn reload(&self) -> Result<(), String>;
+    fn default_target(&self) -> Result<String, String>;
+    /// Starts `unit` (mode `replace`) and waits for its job.
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String>;
+    fn failed_units(&self) -> Result<Vec<String>, String>;
+}
+
+impl Manager for crate::systemd::Systemd {
+    fn via(&self) -> String {
+        self.via.to_string()
+    }
+    fn reload(&self) -> Result<(), String> {
+        crate::systemd::Systemd::reload(self)
+    }
+    fn default_target(&self) -> Result<String, String> {
+        crate::systemd::Systemd::default_target(self)
+    }
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String> {
+        self.start_unit_wait(unit, "replace", RESUME_TIMEOUT)
+    }
+    fn failed_units(&self) -> Result<Vec<String>, String> {
+        crate::systemd::Systemd::failed_units(self).map(|f| f.into_iter().map(|u| u.name).collect())
+    }
+}
+
+/// `systemctl`, which reaches PID 1 on /run/systemd/private without a bus.
+struct Systemctl {
+    bus_err: String,
+}
+
+impl Manager for Systemctl {
+    fn via(&self) -> String {
+        format!("systemctl (PID 1's private socket; {})", self.bus_err)
+    }
+    fn reload(&self) -> Result<(), String> {
+        systemctl(&["daemon-reload"]).map(|_| ())
+    }
+    fn default_target(&self) -> Result<String, String> {
+        systemctl(&["get-default"])
+    }
+    fn start_wait(&self, unit: &str) -> Result<crate::systemd::JobResult, String> {
+        // `systemctl start` waits for the job and fails unless it is done.
+        Ok(crate::systemd::JobResult::Finished(
+            match systemctl(&["start", "--job-mode=replace", unit]) {
+                Ok(_) => "done".to_string(),
+                Err(e) => format!("failed ({e})"),
+            },
+        ))
+    }
+    fn failed_units(&self) -> Result<Vec<String>, String> {
+        systemctl(&[
+            "list-units",
+            "--failed",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+        ])
+        .map(|out| {
+            out.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string)
+                .collect()
+        })
+    }
+}
 
 impl InitSystem for SystemdInit {
     fn name(&self) -> &'static str {
@@ -81,57 +151,76 @@ impl InitSystem for SystemdInit {
     }
 
     fn resume(&self) -> Result<Resumed, CliError> {
-        let sd = crate::systemd::Systemd::connect().map_err(|e| {
-            CliError::failed(format!(
-                "{e}. The state is already updated: start the boot by hand with 'systemctl daemon-reload && systemctl start multi-user.target', or retry with 'umm off --retry'"
-            ))
-        })?;
-        let mut notes = vec![format!("talking to systemd via {}", sd.via)];
-        let retry =
-            "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
-        sd.reload()
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let reported = sd
-            .default_target()
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let target = real_default_target(&Root::default(), &reported, &mut notes);
-        let job = sd
-            .start_unit_wait(&target, "replace", RESUME_TIMEOUT)
-            .map_err(|e| CliError::failed(format!("{e}; {retry}")))?;
-        let reached = match &job {
-            crate::systemd::JobResult::Finished(r) => {
-                notes.push(format!("start job for {target}: {r}"));
-                r == "done"
-            }
-            crate::systemd::JobResult::StillRunning => {
-                notes.push(format!(
-                    "start job for {target} still running after {} min; see 'systemctl list-jobs'",
-                    RESUME_TIMEOUT.as_secs() / 60
-                ));
-                false
-            }
-        };
-        let failed_units = match sd.failed_units() {
-            Ok(f) => f.into_iter().map(|u| u.name).collect(),
-            Err(e) => {
-                notes.push(format!("cannot list failed units: {e}"));
-                Vec::new()
-            }
-        };
-        Ok(Resumed {
-            target,
-            reached,
-            notes,
-            failed_units,
-        })
+        match crate::systemd::Systemd::connect() {
+            Ok(sd) => resume_with(&sd),
+            Err(bus_err) => resume_with(&Systemctl { bus_err }),
+        }
     }
 
     fn reboot(&self) -> Result<String, CliError> {
-        crate::systemd::reboot().map_err(|e| {
-            CliError::failed(format!(
-                "cannot reboot: {e}. The request is saved: reboot by any other means to enter maintenance mode, or cancel it with 'umm off'"
-            ))
+        crate::systemd::reboot().or_else(|bus_err| {
+            // No bus daemon: PID 1's private socket, through systemctl.
+            systemctl(&["start", "--job-mode=replace-irreversibly", "--no-block", "reboot.target"])
+                .map(|_| format!("{bus_err}; started reboot.target with systemctl (PID 1's private socket)"))
+                .map_err(|e| {
+                    CliError::failed(format!(
+                        "cannot reboot: {bus_err}; {e}. The request is saved: reboot by any other means to enter maintenance mode, or cancel it with 'umm off'"
+                    ))
+                })
         })
+    }
+}
+
+/// Reload (the generator drops its override), start the real default
+/// target, wait for the job, list failed units.
+fn resume_with(m: &dyn Manager) -> Result<Resumed, CliError> {
+    let retry = "the state is already updated: retry with 'umm off --retry' (no hooks run again)";
+    let fail = |e: String| CliError::failed(format!("{e}; {retry}"));
+    let mut notes = vec![format!("talking to systemd via {}", m.via())];
+    m.reload().map_err(fail)?;
+    let reported = m.default_target().map_err(fail)?;
+    let target = real_default_target(&Root::default(), &reported, &mut notes);
+    let reached = match m.start_wait(&target).map_err(fail)? {
+        crate::systemd::JobResult::Finished(r) => {
+            notes.push(format!("start job for {target}: {r}"));
+            r == "done"
+        }
+        crate::systemd::JobResult::StillRunning => {
+            notes.push(format!(
+                "start job for {target} still running after {} min; see 'systemctl list-jobs'",
+                RESUME_TIMEOUT.as_secs() / 60
+            ));
+            false
+        }
+    };
+    let failed_units = m.failed_units().unwrap_or_else(|e| {
+        notes.push(format!("cannot list failed units: {e}"));
+        Vec::new()
+    });
+    Ok(Resumed {
+        target,
+        reached,
+        notes,
+        failed_units,
+    })
+}
+
+/// Runs systemctl and returns its stdout, or an error with its stderr.
+fn systemctl(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("systemctl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "systemctl {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

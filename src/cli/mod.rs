@@ -6,6 +6,7 @@
 //! [`init::InitSystem`], which tests replace with recorders (see
 //! `UMM_FAKE_SYSTEMD` / `UMM_FAKE_REBOOT` in docs/umm.8.md).
 
+pub mod coord;
 pub mod init;
 pub mod off;
 pub mod on;

@@ -91,6 +91,7 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
         );
     }
     println!("unclean-boot count reset");
+    super::coord::defer_leave(root, &snap.loaded)?;
 
     if args.reboot {
         println!("rebooting into normal operation");

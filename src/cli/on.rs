@@ -113,6 +113,7 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
             println!("ran {n} pre-on hook(s)");
         }
     }
+    super::coord::enter(&snap.loaded)?;
     let scheduled = req.command.as_deref().map(show_argv);
     save_request(root, &snap, req, fsutil::now_unix(), true)?;
     match scheduled {

@@ -9,7 +9,8 @@
 #   id_ed25519{,.pub}     root's ssh key for this cache (generated here, never shipped)
 #   ok            written last: a directory without it is an interrupted build
 # Any change to this script changes the hash, so the next run rebuilds; a fresh
-# clone on the same machine reuses the same cache. Old base-* dirs are removed.
+# clone on the same machine reuses the same cache. Old base-* dirs are removed
+# when nobody holds their base-HASH.lock (shared flock, see vmlib.build_base).
 #
 # Installs its own host dependencies (apt): nothing is assumed to be present.
 set -euo pipefail
@@ -47,11 +48,20 @@ fi
 
 # --- build ---------------------------------------------------------------------
 start=$(date +%s)
-for old in "$CACHE"/base-* "$CACHE"/build-*; do
-    [[ -e "$old" && "$old" != "$BASE" ]] || continue
-    log "removing stale cache $old"
-    rm -rf --one-file-system "$old"
+# Other hashes belong to other checkouts (branches, CI clones) that may be
+# booting from them right now: a user holds a shared flock on base-HASH.lock
+# (vmlib.build_base). Keep the two newest; delete older ones nobody holds.
+n=0
+for old in $(ls -1dt "$CACHE"/base-* 2>/dev/null); do
+    [[ "$old" == *.lock || "$old" == "$BASE" ]] && continue
+    n=$((n + 1))
+    ((n <= 2)) && continue
+    if flock -xn "$old.lock" rm -rf --one-file-system "$old"; then
+        rm -f "$old.lock"
+        log "removed stale cache $old"
+    fi
 done
+rm -rf --one-file-system "$CACHE"/build-*   # interrupted builds (we hold the build lock)
 TMP="$CACHE/build-$HASH"
 rm -rf --one-file-system "$TMP"
 mkdir -p "$TMP"

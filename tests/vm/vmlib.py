@@ -18,6 +18,7 @@ Environment:
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import re
@@ -56,12 +57,24 @@ def _log(msg: str) -> None:
 # --------------------------------------------------------------------------- images
 
 
+_base_locks: dict[Path, object] = {}
+
+
 def build_base() -> Path:
-    """Runs build-base.sh (a no-op when the cache is current); returns the cache dir."""
-    out = subprocess.run(
-        [str(VM_DIR / "build-base.sh")], check=True, stdout=subprocess.PIPE, text=True
-    ).stdout.strip().splitlines()
-    base = Path(out[-1])
+    """Runs build-base.sh (a no-op when the cache is current); returns the cache dir.
+    Holds a shared flock on base-HASH.lock for the life of this process, so another
+    checkout's build-base.sh does not delete the base while we boot from it."""
+    for _ in range(3):
+        out = subprocess.run(
+            [str(VM_DIR / "build-base.sh")], check=True, stdout=subprocess.PIPE, text=True
+        ).stdout.strip().splitlines()
+        base = Path(out[-1])
+        if base not in _base_locks:
+            f = open(f"{base}.lock", "a")
+            fcntl.flock(f, fcntl.LOCK_SH)
+            _base_locks[base] = f
+        if (base / "ok").exists():  # not deleted between the build and the lock
+            break
     for f in ("rootfs", "vmlinuz", "initrd.img", "id_ed25519", "ok"):
         if not (base / f).exists():
             raise VMError(f"base cache {base} lacks {f}: remove it and rerun build-base.sh")

@@ -1,0 +1,102 @@
+//! `[coordination]` for `umm on`/`umm off`: the same Consul coordination
+//! rebootmgr uses (docs/rebootmgr.md). Entering maintenance mode takes the
+//! group's reboot slot and sets Consul node maintenance, so HA peers see
+//! "maintenance", not "failed". Leaving is deferred to
+//! `umm-coordination.service` in normal operation, which releases both once
+//! this node's rebootmgr-tagged checks pass. Without the table, nothing here
+//! runs and umm works exactly as without Consul.
+
+use super::CliError;
+use crate::config::Loaded;
+use crate::consul::Consul;
+use crate::fsutil;
+use crate::paths::Root;
+use crate::rebootmgr::coordination::{self, CoordinationConfig, CoordinationError};
+use std::path::PathBuf;
+
+/// Written by `umm off`; `umm boot coordination-leave` acts on it.
+pub const PENDING_LEAVE: &str = "coordination-leave";
+
+fn config(loaded: &Loaded) -> Result<Option<CoordinationConfig>, CliError> {
+    let Some(table) = &loaded.config.coordination else {
+        return Ok(None);
+    };
+    CoordinationConfig::from_table(table)
+        .map(Some)
+        .map_err(|e| {
+            CliError::failed(format!(
+                "{e} (in {}); fix it, or remove [coordination] to use umm without Consul",
+                loaded.origin("coordination")
+            ))
+        })
+}
+
+fn node_name(cfg: &CoordinationConfig) -> Result<String, CliError> {
+    Consul::from_env(cfg.consul.as_deref()).agent_node_name().map_err(|e| {
+        CliError::failed(format!(
+            "[coordination]: cannot ask the local Consul agent for this node's name: {e}; nothing changed. Start the agent, or remove [coordination]"
+        ))
+    })
+}
+
+/// Before a request is saved: take the slot and set node maintenance.
+pub fn enter(loaded: &Loaded) -> Result<(), CliError> {
+    let Some(cfg) = config(loaded)? else {
+        return Ok(());
+    };
+    let node = node_name(&cfg)?;
+    coordination::enter_maintenance(&cfg, &node).map_err(|e| {
+        let msg = format!("[coordination]: {e}; nothing changed");
+        match e {
+            CoordinationError::Busy { .. } | CoordinationError::RebootInProgress => {
+                CliError::refused(format!("{msg}. Try again when the other node is done"))
+            }
+            _ => CliError::failed(format!(
+                "{msg}. Retry, or remove [coordination] to proceed without Consul"
+            )),
+        }
+    })?;
+    println!("[coordination]: took a reboot slot and set Consul node maintenance for {node}");
+    Ok(())
+}
+
+fn pending_path(root: &Root, loaded: &Loaded) -> PathBuf {
+    root.path(loaded.config.state_dir.join(PENDING_LEAVE))
+}
+
+/// On `umm off`: leave a note for `umm-coordination.service`.
+pub fn defer_leave(root: &Root, loaded: &Loaded) -> Result<(), CliError> {
+    if loaded.config.coordination.is_none() {
+        return Ok(());
+    }
+    let path = pending_path(root, loaded);
+    fsutil::write_atomic(
+        &path,
+        format!("time={}\n", fsutil::now_unix()).as_bytes(),
+        0o644,
+    )
+    .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+    println!("[coordination]: Consul node maintenance and the slot are released once this node's checks pass (umm-coordination.service)");
+    Ok(())
+}
+
+/// `umm boot coordination-leave`: release once the node is healthy.
+pub fn leave_pending(root: &Root, loaded: &Loaded) -> Result<bool, CliError> {
+    let path = pending_path(root, loaded);
+    if !path.exists() {
+        return Ok(false);
+    }
+    let Some(cfg) = config(loaded)? else {
+        let _ = std::fs::remove_file(&path);
+        return Ok(false);
+    };
+    let node = node_name(&cfg)?;
+    coordination::leave_maintenance(&cfg, &node).map_err(|e| {
+        CliError::failed(format!(
+            "[coordination]: {e}; Consul node maintenance and the slot are kept. Fix the failing checks; this runs again at the next boot, or run 'systemctl restart umm-coordination.service'"
+        ))
+    })?;
+    std::fs::remove_file(&path)
+        .map_err(|e| CliError::failed(format!("cannot remove {}: {e}", path.display())))?;
+    Ok(true)
+}

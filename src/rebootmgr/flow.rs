@@ -1,0 +1,611 @@
+//! One rebootmgr run: either the pre-boot flow that ends in a reboot, or the
+//! post-boot phase of a node that finds its own reboot marker.
+//!
+//! Pre-boot: triggers → stop flags → node enabled → lock → health → pre-boot
+//! tasks → settle wait → stop flags, trigger, lock and health again → markers →
+//! node maintenance → reboot. Every failure before the markers leaves the
+//! cluster as it was (slot released, nothing written).
+//!
+//! Post-boot: stop flags → health (optionally waiting) → post-boot tasks →
+//! health → maintenance off → keys removed → slot released.
+
+use super::health;
+use super::lock::{Acquire, Semaphore, Session};
+use super::{
+    read_node_config, stop_flag_set, Abort, Exit, Keys, Marker, MarkerOwner, POST_BOOT_TASKS,
+    PRE_BOOT_TASKS, TAG, TAG_POSTBOOT, TAG_PREBOOT, TRIGGER_FILES,
+};
+use crate::consul::Consul;
+use crate::paths::{self, Root};
+use crate::tasks::{self, TaskError, TaskStatus};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reboot {
+    /// Run this command (argv); success means the reboot is under way.
+    Command(Vec<String>),
+    /// Append "<node> <unix time>" to this file instead (tests, benchmark).
+    Record(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub root: Root,
+    pub node: String,
+    /// Overrides the group from the node's config.
+    pub group: Option<String>,
+    pub check_triggers: bool,
+    pub dry_run: bool,
+    pub settle: Duration,
+    pub max_parallel: u32,
+    pub session_ttl: Duration,
+    pub task_timeout: Duration,
+    pub kill_grace: Duration,
+    /// Post-boot: wait up to this long for checks to pass (None: fail at once).
+    pub wait_until_healthy: Option<Duration>,
+    pub reboot: Reboot,
+    /// How often stop flags are polled during waits and tasks.
+    pub poll: Duration,
+    /// A marker whose boot id is still ours and younger than this means the
+    /// reboot is still on its way, not that it failed.
+    pub reboot_grace: Duration,
+}
+
+impl Settings {
+    pub fn new(node: &str) -> Settings {
+        Settings {
+            root: Root::default(),
+            node: node.to_string(),
+            group: None,
+            check_triggers: false,
+            dry_run: false,
+            settle: Duration::from_secs(130),
+            max_parallel: 1,
+            session_ttl: Duration::from_secs(600),
+            task_timeout: Duration::from_secs(2 * 3600),
+            kill_grace: tasks::DEFAULT_KILL_GRACE,
+            wait_until_healthy: None,
+            reboot: Reboot::Command(vec!["systemctl".into(), "reboot".into()]),
+            poll: Duration::from_secs(1),
+            reboot_grace: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    NothingToDo(String),
+    DryRun,
+    RebootIssued,
+    PostBootFinished,
+}
+
+/// Polls the stop flags in the background so waits and tasks notice a flag
+/// within `poll`.
+struct StopWatch {
+    flag: Arc<AtomicBool>,
+    reason: Arc<Mutex<Option<String>>>,
+    quit: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl StopWatch {
+    fn start(c: &Consul, keys: &Keys, poll: Duration) -> StopWatch {
+        let flag = Arc::new(AtomicBool::new(false));
+        let reason = Arc::new(Mutex::new(None));
+        let quit = Arc::new(AtomicBool::new(false));
+        let (c, keys, f2, r2, q2) = (
+            c.clone(),
+            keys.clone(),
+            flag.clone(),
+            reason.clone(),
+            quit.clone(),
+        );
+        let handle = std::thread::spawn(move || {
+            while !q2.load(Ordering::SeqCst) {
+                match stop_flag_set(&c, &keys) {
+                    Ok(Some((k, v))) => {
+                        *r2.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("stop flag {k} is set: {v:?}"));
+                        f2.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => log::warn!("reading stop flags: {e}"),
+                }
+                // Drop unparks us: quitting costs no polling delay.
+                let until = Instant::now() + poll;
+                while !q2.load(Ordering::SeqCst) {
+                    let now = Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    std::thread::park_timeout(until - now);
+                }
+            }
+        });
+        StopWatch {
+            flag,
+            reason,
+            quit,
+            handle: Some(handle),
+        }
+    }
+
+    fn check(&self) -> Result<(), Abort> {
+        if self.flag.load(Ordering::SeqCst) {
+            let r = self
+                .reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            return Err(Abort::new(
+                Exit::StopFlag,
+                r.unwrap_or_else(|| "stop flag set".into()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
+
+fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
+    match stop_flag_set(c, keys)? {
+        Some((k, v)) => Err(Abort::new(
+            Exit::StopFlag,
+            format!("stop flag {k} is set: {v:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn boot_id(root: &Root) -> Option<String> {
+    crate::fsutil::read_optional(&root.path(paths::BOOT_ID))
+        .ok()
+        .flatten()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Which trigger asks for a reboot, if any.
+pub fn trigger(c: &Consul, s: &Settings, keys: &Keys) -> Result<Option<String>, Abort> {
+    for f in TRIGGER_FILES {
+        if s.root.path(f).exists() {
+            return Ok(Some(format!("file {f} exists")));
+        }
+    }
+    if c.kv_get(&keys.reboot_required())?.is_some() {
+        return Ok(Some(format!("key {} exists", keys.reboot_required())));
+    }
+    Ok(None)
+}
+
+fn health(c: &Consul, node: &str, phase_tag: &str) -> Result<(), Abort> {
+    let members = health::check_members(c)?;
+    if !members.is_empty() {
+        return Err(Abort::new(Exit::MemberNotAlive, members.join("; ")));
+    }
+    let blockers = health::check_services(c, node, &[TAG, phase_tag])?;
+    if !blockers.is_empty() {
+        return Err(Abort::new(
+            Exit::ChecksFailed,
+            format!("checks failing: {}", blockers.join("; ")),
+        ));
+    }
+    Ok(())
+}
+
+fn task_env(s: &Settings, keys: &Keys, phase: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("REBOOTMGR_NODE".to_string(), s.node.clone()),
+        ("REBOOTMGR_PHASE".to_string(), phase.to_string()),
+        (
+            "REBOOTMGR_GROUP".to_string(),
+            keys.group.clone().unwrap_or_default(),
+        ),
+    ];
+    if s.dry_run {
+        env.push(("REBOOTMGR_DRY_RUN".to_string(), "1".to_string()));
+    }
+    env
+}
+
+fn run_tasks(
+    s: &Settings,
+    keys: &Keys,
+    dir: &str,
+    phase: &str,
+    stop: &StopWatch,
+) -> Result<(), Abort> {
+    let dir = s.root.path(dir);
+    match tasks::run_dir_until(
+        &dir,
+        &task_env(s, keys, phase),
+        s.task_timeout,
+        s.kill_grace,
+        &stop.flag,
+    ) {
+        Ok(done) => {
+            log::info!("{} {phase} task(s) done", done.len());
+            Ok(())
+        }
+        Err(TaskError::Interrupted { .. }) => {
+            stop.check()?;
+            Err(Abort::new(Exit::StopFlag, "stop flag set during tasks"))
+        }
+        Err(e @ TaskError::Failed(_)) => {
+            let exit = match &e {
+                TaskError::Failed(o) if o.status == TaskStatus::TimedOut => Exit::TaskTimedOut,
+                _ => Exit::TaskFailed,
+            };
+            Err(Abort::new(exit, e.to_string()))
+        }
+        Err(e) => Err(Abort::new(Exit::TaskRefused, e.to_string())),
+    }
+}
+
+/// Sleeps `d`, returning early with the reason when a stop flag appears or
+/// the session is lost.
+fn wait(d: Duration, stop: &StopWatch, session: Option<&Session>) -> Result<(), Abort> {
+    let until = Instant::now() + d;
+    loop {
+        stop.check()?;
+        if session.is_some_and(Session::is_lost) {
+            return Err(Abort::new(
+                Exit::LockLost,
+                "Consul session expired while waiting",
+            ));
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// The whole run. `Ok` is exit 0.
+pub fn run(c: &Consul, s: &Settings) -> Result<Done, Abort> {
+    let config = read_node_config(c, &s.node)?;
+    let group = s.group.clone().or_else(|| {
+        config
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .and_then(|cfg| cfg.group.clone())
+    });
+    let keys = Keys::new(&s.node, group.as_deref());
+
+    if let Some(e) = c.kv_get(&keys.marker())? {
+        let marker = Marker::parse(&e.value_str());
+        if marker.owner == MarkerOwner::Umm {
+            return Err(Abort::new(
+                Exit::InUmmMaintenance,
+                "node is in umm maintenance (coordinated); `umm off` ends it",
+            ));
+        }
+        return post_boot(c, s, &keys, &marker);
+    }
+    if let Some(e) = c.kv_get(&keys.shared_marker())? {
+        if e.value_str().trim() == s.node {
+            let marker = Marker {
+                owner: MarkerOwner::Rebootmgr,
+                boot_id: None,
+                since: 0,
+                group: keys.group.clone(),
+            };
+            return post_boot(c, s, &keys, &marker);
+        }
+    }
+    pre_boot(c, s, &keys, config)
+}
+
+fn pre_boot(
+    c: &Consul,
+    s: &Settings,
+    keys: &Keys,
+    config: Option<Result<super::NodeConfig, String>>,
+) -> Result<Done, Abort> {
+    if s.check_triggers {
+        match trigger(c, s, keys)? {
+            Some(t) => log::info!("reboot required: {t}"),
+            None => return Ok(Done::NothingToDo("no reboot required".into())),
+        }
+    } else {
+        log::info!("reboot requested on the command line");
+    }
+    check_stop(c, keys)?;
+    match config {
+        None => {
+            return Err(Abort::new(
+                Exit::NotConfigured,
+                format!(
+                    "{} is missing (`rebootmgr config --enable` creates it)",
+                    keys.config()
+                ),
+            ))
+        }
+        Some(Err(e)) => {
+            return Err(Abort::new(
+                Exit::NotConfigured,
+                format!("{}: {e}", keys.config()),
+            ))
+        }
+        Some(Ok(cfg)) if !cfg.enabled => {
+            return Err(Abort::new(
+                Exit::NodeDisabled,
+                format!("rebootmgr is disabled for this node: {:?}", cfg.message),
+            ))
+        }
+        Some(Ok(_)) => {}
+    }
+    if c.node_address(&s.node)?.is_none() {
+        // A misspelt --node must not pass health checks on no services.
+        return Err(Abort::new(
+            Exit::NotConfigured,
+            format!("node {} is not registered in Consul's catalog", s.node),
+        ));
+    }
+    let sem = Semaphore::for_keys(keys, s.max_parallel);
+    if s.max_parallel <= 1 {
+        // A node driven by the Python tool announces itself only here.
+        if let Some(e) = c.kv_get(&keys.shared_marker())? {
+            if e.value_str().trim() != s.node {
+                return Err(Abort::new(
+                    Exit::LockBusy,
+                    format!(
+                        "reboot of {} in progress ({})",
+                        e.value_str().trim(),
+                        keys.shared_marker()
+                    ),
+                ));
+            }
+        }
+    }
+    let session = Session::create(c, &format!("rebootmgr {}", s.node), s.session_ttl)?;
+    match sem.try_acquire(c, &s.node, &session.id)? {
+        Acquire::Acquired => log::info!("took a reboot slot in {}", sem.lock_key()),
+        Acquire::Busy { holders, limit } => {
+            return Err(Abort::new(
+                Exit::LockBusy,
+                format!("all {limit} reboot slot(s) taken by {}", holders.join(", ")),
+            ))
+        }
+    }
+    let result = holding_slot(c, s, keys, &sem, &session);
+    if !matches!(result, Ok(Done::RebootIssued)) {
+        if let Err(e) = sem.release(c, &s.node) {
+            log::error!("releasing the reboot slot: {e}");
+        }
+    }
+    result
+}
+
+fn holding_slot(
+    c: &Consul,
+    s: &Settings,
+    keys: &Keys,
+    sem: &Semaphore,
+    session: &Session,
+) -> Result<Done, Abort> {
+    health(c, &s.node, TAG_PREBOOT)?;
+    let stop = StopWatch::start(c, keys, s.poll);
+    let result = run_tasks(s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)
+        .and_then(|()| after_pre_boot_tasks(c, s, keys, sem, session, &stop));
+    let undo = match &result {
+        Ok(Done::RebootIssued) | Ok(Done::DryRun) => false,
+        // A stop flag means "do nothing": the operator takes over.
+        Err(a) if a.exit == Exit::StopFlag => false,
+        _ => !s.dry_run,
+    };
+    if !undo {
+        return result;
+    }
+    // The pre-boot tasks may have prepared the node (evacuated, disabled a
+    // service): the post-boot tasks bring it back, told why by the phase.
+    log::warn!("no reboot after the pre-boot tasks: running the post-boot tasks to undo them");
+    match run_tasks(s, keys, POST_BOOT_TASKS, "abort", &stop) {
+        Ok(()) => result,
+        Err(u) => Err(Abort::new(
+            u.exit.max_severity(),
+            format!(
+                "undoing the pre-boot tasks failed: {}; the run had ended with: {}",
+                u.message,
+                match &result {
+                    Ok(_) => "reboot no longer required".to_string(),
+                    Err(a) => a.to_string(),
+                }
+            ),
+        )),
+    }
+}
+
+fn after_pre_boot_tasks(
+    c: &Consul,
+    s: &Settings,
+    keys: &Keys,
+    sem: &Semaphore,
+    session: &Session,
+    stop: &StopWatch,
+) -> Result<Done, Abort> {
+    let work_started = Instant::now();
+    log::info!("settle wait: {:?}", s.settle);
+    wait(s.settle, stop, Some(session))?;
+    check_stop(c, keys)?;
+    if s.check_triggers && trigger(c, s, keys)?.is_none() {
+        return Ok(Done::NothingToDo("reboot no longer required".into()));
+    }
+    if session.is_lost() || !sem.holds(c, &s.node, &session.id)? {
+        return Err(Abort::new(
+            Exit::LockLost,
+            "lost the reboot slot during the settle wait",
+        ));
+    }
+    health(c, &s.node, TAG_PREBOOT)?;
+    log::debug!("pre-boot phase took {:?}", work_started.elapsed());
+    if s.dry_run {
+        log::info!("dry run: all checks passed, would reboot {} now", s.node);
+        return Ok(Done::DryRun);
+    }
+
+    let marker = Marker {
+        owner: MarkerOwner::Rebootmgr,
+        boot_id: boot_id(&s.root),
+        since: crate::fsutil::now_unix(),
+        group: keys.group.clone(),
+    };
+    c.kv_put(&keys.marker(), &marker.to_json())?;
+    // Only the first of N concurrent reboots fits the Python tool's marker.
+    let _ = c.kv_cas(&keys.shared_marker(), &s.node, 0);
+    let issued = c
+        .set_node_maintenance(&s.node, true, &format!("rebootmgr: rebooting {}", s.node))
+        .map_err(Abort::from)
+        .and_then(|_| reboot(s));
+    if let Err(e) = issued {
+        log::error!("{e}; rolling back");
+        clear_reboot_state(c, s, keys);
+        return Err(Abort::new(Exit::RebootFailed, e.message));
+    }
+    Ok(Done::RebootIssued)
+}
+
+fn reboot(s: &Settings) -> Result<(), Abort> {
+    match &s.reboot {
+        Reboot::Record(path) => {
+            use std::io::Write;
+            let line = format!("{} {}\n", s.node, crate::fsutil::now_unix());
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .map_err(|e| {
+                    Abort::new(
+                        Exit::RebootFailed,
+                        format!("recording the reboot in {}: {e}", path.display()),
+                    )
+                })?;
+            log::info!("reboot recorded in {}", path.display());
+            Ok(())
+        }
+        Reboot::Command(argv) => {
+            let (prog, args) = argv
+                .split_first()
+                .ok_or_else(|| Abort::new(Exit::RebootFailed, "empty reboot command"))?;
+            log::info!("rebooting: {}", argv.join(" "));
+            let st = std::process::Command::new(prog)
+                .args(args)
+                .status()
+                .map_err(|e| Abort::new(Exit::RebootFailed, format!("{prog}: {e}")))?;
+            if st.success() {
+                Ok(())
+            } else {
+                Err(Abort::new(
+                    Exit::RebootFailed,
+                    format!("{} failed: {st}", argv.join(" ")),
+                ))
+            }
+        }
+    }
+}
+
+/// Maintenance off and markers gone (best effort; logged).
+fn clear_reboot_state(c: &Consul, s: &Settings, keys: &Keys) {
+    if let Err(e) = c.set_node_maintenance(&s.node, false, "") {
+        log::error!("turning node maintenance off: {e}");
+    }
+    delete_markers(c, s, keys);
+}
+
+fn delete_markers(c: &Consul, s: &Settings, keys: &Keys) {
+    if let Err(e) = c.kv_delete(&keys.marker()) {
+        log::error!("deleting {}: {e}", keys.marker());
+    }
+    match c.kv_get(&keys.shared_marker()) {
+        Ok(Some(e)) if e.value_str().trim() == s.node => {
+            let _ = c.kv_delete_cas(&keys.shared_marker(), e.modify_index);
+        }
+        Ok(_) => {}
+        Err(e) => log::error!("reading {}: {e}", keys.shared_marker()),
+    }
+}
+
+fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<Done, Abort> {
+    log::info!("found this node's reboot marker: post-boot phase");
+    if let (Some(then), Some(now)) = (&marker.boot_id, boot_id(&s.root)) {
+        if *then == now {
+            let age = crate::fsutil::now_unix().saturating_sub(marker.since);
+            if age < s.reboot_grace.as_secs() {
+                return Err(Abort::new(
+                    Exit::RebootPending,
+                    format!("reboot issued {age} s ago, not yet happened"),
+                ));
+            }
+            return Err(Abort::new(
+                Exit::DidNotReboot,
+                format!("reboot issued {age} s ago but the boot id is unchanged: the node did not reboot"),
+            ));
+        }
+    }
+    check_stop(c, keys)?;
+    let stop = StopWatch::start(c, keys, s.poll);
+    wait_healthy(c, s, &stop)?;
+    run_tasks(s, keys, POST_BOOT_TASKS, "post_boot", &stop)?;
+    wait_healthy(c, s, &stop)?;
+    stop.check()?;
+    if s.dry_run {
+        log::info!("dry run: post-boot checks passed; would end maintenance and release the slot");
+        return Ok(Done::DryRun);
+    }
+    c.set_node_maintenance(&s.node, false, "").map_err(|e| {
+        Abort::new(
+            Exit::CleanupFailed,
+            format!("turning node maintenance off: {e}"),
+        )
+    })?;
+    c.kv_delete(&keys.reboot_required())?;
+    delete_markers(c, s, keys);
+    Semaphore::for_keys(keys, s.max_parallel)
+        .release(c, &s.node)
+        .map_err(|e| {
+            Abort::new(
+                Exit::CleanupFailed,
+                format!("releasing the reboot slot: {e}"),
+            )
+        })?;
+    log::info!("post-boot phase finished; slot released");
+    Ok(Done::PostBootFinished)
+}
+
+fn wait_healthy(c: &Consul, s: &Settings, stop: &StopWatch) -> Result<(), Abort> {
+    let deadline = s.wait_until_healthy.map(|d| Instant::now() + d);
+    loop {
+        stop.check()?;
+        match health(c, &s.node, TAG_POSTBOOT) {
+            Ok(()) => return Ok(()),
+            Err(a) if a.exit == Exit::ChecksFailed || a.exit == Exit::MemberNotAlive => {
+                match deadline {
+                    Some(d) if Instant::now() < d => {
+                        log::info!("waiting until healthy: {}", a.message);
+                        wait(Duration::from_secs(2).min(d - Instant::now()), stop, None)?;
+                    }
+                    _ => return Err(a),
+                }
+            }
+            Err(a) => return Err(a),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Cluster health as rebootmgr sees it: the services on this node tagged
+//! `rebootmgr` (plus the phase tag), every instance of them cluster-wide, and
+//! every Consul member alive. The rules are a pure function so they are
+//! tested without Consul; `check_*` fetch and apply them.
+
+use crate::consul::{Consul, ConsulError, ServiceInstance, NODE_MAINTENANCE_CHECK};
+use std::collections::BTreeMap;
+
+/// Per-service rules, from the tags of the service on this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    pub min_passing: Option<usize>,
+    pub max_failing: Option<usize>,
+    pub ignore_maintenance: bool,
+    /// `local_only`: only this node's own instance counts (node-local
+    /// conditions like `dkms status` or a running package update).
+    pub local_only: bool,
+}
+
+impl Rules {
+    /// Unparseable numbers are reported, never silently ignored: a typo in
+    /// `min_passing=` must not make a single gateway rebootable.
+    pub fn from_tags(tags: &[String]) -> Result<Rules, String> {
+        let mut r = Rules::default();
+        for t in tags {
+            if t == "ignore_maintenance" {
+                r.ignore_maintenance = true;
+            } else if t == "local_only" {
+                r.local_only = true;
+            } else if let Some(n) = t.strip_prefix("min_passing=") {
+                r.min_passing = Some(n.trim().parse().map_err(|_| format!("bad tag {t:?}"))?);
+            } else if let Some(n) = t.strip_prefix("max_failing=") {
+                r.max_failing = Some(n.trim().parse().map_err(|_| format!("bad tag {t:?}"))?);
+            }
+        }
+        Ok(r)
+    }
+
+    fn merge(&mut self, o: &Rules) {
+        // Several local instances of one service: the strictest rule wins.
+        self.ignore_maintenance &= o.ignore_maintenance;
+        self.local_only &= o.local_only;
+        self.min_passing = self.min_passing.max(o.min_passing);
+        self.max_failing = match (self.max_failing, o.max_failing) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// Failing checks of one instance, as "check on node: status".
+fn failing_checks(inst: &ServiceInstance, rules: &Rules, self_node: &str) -> Vec<String> {
+    inst.checks
+        .iter()
+        .filter(|c| c.status != "passing")
+        .filter(|c| {
+            // Our own maintenance is the reboot (or umm) itself, never a reason
+            // to block ourselves.
+            !(c.check_id == NODE_MAINTENANCE_CHECK
+                && (rules.ignore_maintenance || c.node == self_node))
+        })
+        .map(|c| format!("{} ({}) on {}: {}", c.name, c.check_id, inst.node, c.status))
+        .collect()
+}
+
+/// Blockers for one service: empty when healthy under `rules`.
+/// Without count tags every instance must pass; with `min_passing=N` at least
+/// N must pass, with `max_failing=N` at most N may fail (both when both).
+pub fn evaluate(
+    service: &str,
+    rules: &Rules,
+    instances: &[ServiceInstance],
+    self_node: &str,
+) -> Vec<String> {
+    let mut passing = 0;
+    let mut failing = Vec::new();
+    let instances: Vec<&ServiceInstance> = instances
+        .iter()
+        .filter(|i| !rules.local_only || i.node == self_node)
+        .collect();
+    for inst in &instances {
+        let f = failing_checks(inst, rules, self_node);
+        if f.is_empty() {
+            passing += 1;
+        } else {
+            failing.extend(f);
+        }
+    }
+    let failing_instances = instances.len() - passing;
+    let mut out = Vec::new();
+    if rules.min_passing.is_none() && rules.max_failing.is_none() {
+        out.extend(
+            failing
+                .into_iter()
+                .map(|f| format!("service {service}: {f}")),
+        );
+        return out;
+    }
+    if let Some(min) = rules.min_passing {
+        if passing < min {
+            out.push(format!(
+                "service {service}: {passing} instance(s) passing, min_passing={min}"
+            ));
+        }
+    }
+    if let Some(max) = rules.max_failing {
+        if failing_instances > max {
+            out.push(format!(
+                "service {service}: {failing_instances} instance(s) failing, max_failing={max} ({})",
+                failing.join("; ")
+            ));
+        }
+    }
+    out
+}
+
+/// Services on `node` carrying any of `tags`, with their merged rules.
+pub fn relevant_services(
+    c: &Consul,
+    node: &str,
+    tags: &[&str],
+) -> Result<BTreeMap<String, Result<Rules, String>>, ConsulError> {
+    let mut out: BTreeMap<String, Result<Rules, String>> = BTreeMap::new();
+    for s in c.node_services(node)? {
+        if !s.tags.iter().any(|t| tags.contains(&t.as_str())) {
+            continue;
+        }
+        let r = Rules::from_tags(&s.tags);
+        match (out.get_mut(&s.service), r) {
+            (Some(Ok(existing)), Ok(r)) => existing.merge(&r),
+            (Some(_), Err(e)) => {
+                out.insert(s.service.clone(), Err(e));
+            }
+            (Some(Err(_)), Ok(_)) => {}
+            (None, r) => {
+                out.insert(s.service.clone(), r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Blockers from the services relevant to `node` (empty = healthy).
+pub fn check_services(c: &Consul, node: &str, tags: &[&str]) -> Result<Vec<String>, ConsulError> {
+    let mut out = Vec::new();
+    for (service, rules) in relevant_services(c, node, tags)? {
+        match rules {
+            Ok(rules) => out.extend(evaluate(
+                &service,
+                &rules,
+                &c.service_health(&service)?,
+                node,
+            )),
+            Err(e) => out.push(format!("service {service}: {e}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Only this node's own instances of its relevant services (umm's "my checks
+/// pass again" before leaving maintenance).
+pub fn check_own_services(
+    c: &Consul,
+    node: &str,
+    tags: &[&str],
+) -> Result<Vec<String>, ConsulError> {
+    let mut out = Vec::new();
+    for (service, rules) in relevant_services(c, node, tags)? {
+        let rules = rules.unwrap_or_default();
+        for inst in c
+            .service_health(&service)?
+            .iter()
+            .filter(|i| i.node == node)
+        {
+            out.extend(
+                failing_checks(inst, &rules, node)
+                    .into_iter()
+                    .map(|f| format!("service {service}: {f}")),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Members that are neither alive nor cleanly left.
+pub fn check_members(c: &Consul) -> Result<Vec<String>, ConsulError> {
+    Ok(c.members()?
+        .into_iter()
+        .filter(|m| m.status != 1 && m.status != 3)
+        .map(|m| {
+            let st = match m.status {
+                2 => "leaving",
+                4 => "failed",
+                _ => "not alive",
+            };
+            format!("Consul member {} is {st}", m.name)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consul::Check;
+
+    fn inst(node: &str, checks: &[(&str, &str)]) -> ServiceInstance {
+        ServiceInstance {
+            node: node.into(),
+            service_id: "s".into(),
+            service: "s".into(),
+            tags: vec![],
+            checks: checks
+                .iter()
+                .map(|(id, st)| Check {
+                    node: node.into(),
+                    check_id: (*id).into(),
+                    name: (*id).into(),
+                    status: (*st).into(),
+                    service_id: String::new(),
+                    output: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn tags(t: &[&str]) -> Rules {
+        Rules::from_tags(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn all_must_pass_by_default() {
+        let ok = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "passing")]),
+        ];
+        assert!(evaluate("s", &Rules::default(), &ok, "a").is_empty());
+        let bad = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "warning")]),
+        ];
+        let e = evaluate("s", &Rules::default(), &bad, "a");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("on b: warning"), "{e:?}");
+    }
+
+    #[test]
+    fn maintenance_counts_unless_ignored_or_our_own() {
+        let m = [
+            inst("a", &[]),
+            inst("b", &[(NODE_MAINTENANCE_CHECK, "critical")]),
+        ];
+        assert_eq!(evaluate("s", &Rules::default(), &m, "a").len(), 1);
+        assert!(evaluate("s", &tags(&["ignore_maintenance"]), &m, "a").is_empty());
+        assert!(evaluate("s", &Rules::default(), &m, "b").is_empty());
+    }
+
+    #[test]
+    fn min_passing_and_max_failing() {
+        let one = [inst("gw1", &[("c", "passing")])];
+        assert_eq!(
+            evaluate("gw", &tags(&["min_passing=2"]), &one, "gw1").len(),
+            1
+        );
+        let two = [
+            inst("gw1", &[("c", "passing")]),
+            inst("gw2", &[("c", "passing")]),
+        ];
+        assert!(evaluate("gw", &tags(&["min_passing=2"]), &two, "gw1").is_empty());
+        let three = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "passing")]),
+            inst("c", &[("c", "critical")]),
+        ];
+        assert!(evaluate("s", &tags(&["max_failing=1"]), &three, "a").is_empty());
+        assert_eq!(
+            evaluate("s", &tags(&["max_failing=0"]), &three, "a").len(),
+            1
+        );
+        assert_eq!(
+            evaluate("s", &tags(&["min_passing=3"]), &three, "a").len(),
+            1
+        );
+        assert!(evaluate("s", &tags(&["min_passing=2", "max_failing=1"]), &three, "a").is_empty());
+    }
+
+    #[test]
+    fn local_only_looks_at_our_instance() {
+        let v = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "critical")]),
+        ];
+        assert!(evaluate("s", &tags(&["local_only"]), &v, "a").is_empty());
+        assert_eq!(evaluate("s", &tags(&["local_only"]), &v, "b").len(), 1);
+    }
+
+    #[test]
+    fn bad_count_tag_is_an_error() {
+        assert!(Rules::from_tags(&["min_passing=two".to_string()]).is_err());
+    }
+}

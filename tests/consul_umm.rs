@@ -1,0 +1,120 @@
+//! `umm on` / `umm off` with `[coordination]`, against a real Consul cluster:
+//! entering takes the group's slot and sets Consul node maintenance; a second
+//! node in the same group is refused; leaving waits for the node's checks.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use support::*;
+
+const UMM: &str = env!("CARGO_BIN_EXE_umm");
+
+fn fake_root(consul: &str, healthy_timeout: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [
+        "etc/umm",
+        "var/lib/umm",
+        "run/umm",
+        "proc/sys/kernel/random",
+    ] {
+        fs::create_dir_all(d.path().join(dir)).unwrap();
+    }
+    fs::write(d.path().join("proc/sys/kernel/random/boot_id"), "b1\n").unwrap();
+    fs::write(
+        d.path().join("etc/umm/umm.toml"),
+        format!("[coordination]\nconsul = \"{consul}\"\ngroup = \"controllers\"\nsession_ttl = \"10s\"\nhealthy_timeout = \"{healthy_timeout}\"\n"),
+    )
+    .unwrap();
+    d
+}
+
+fn umm(root: &Path, args: &[&str]) -> Output {
+    Command::new(UMM)
+        .args(args)
+        .env("UMM_ROOT", root)
+        .env_remove("CONSUL_HTTP_ADDR")
+        .env_remove("UMM_FAKE_SYSTEMD")
+        .env_remove("UMM_FAKE_REBOOT")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn state(root: &Path) -> String {
+    fs::read_to_string(root.join("var/lib/umm/state")).unwrap_or_default()
+}
+
+#[test]
+fn on_takes_the_slot_off_releases_it_when_checks_pass() {
+    let agents = cluster("umc", 2);
+    let (a1, a2) = (&agents[1], &agents[2]);
+    agent_service(a1, "galera", &["rebootmgr"], true);
+    let c = a1.client();
+    let lock = "service/rebootmgr/controllers_lock";
+
+    let n1 = fake_root(&a1.addr(), "3s");
+    let o = umm(n1.path(), &["on", "--no-reboot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(in_maintenance(&c, &a1.name), "node maintenance not set");
+    assert!(
+        holders(&c, lock).contains(&a1.name),
+        "{:?}",
+        holders(&c, lock)
+    );
+    assert!(state(n1.path()).contains("[request]"));
+
+    // The group has one slot: the second controller is refused, nothing changes.
+    let n2 = fake_root(&a2.addr(), "3s");
+    let o = umm(n2.path(), &["on", "--no-reboot"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("nothing changed"), "{}", text(&o));
+    assert!(!state(n2.path()).contains("[request]"));
+    assert!(!in_maintenance(&c, &a2.name));
+
+    // Cancel the request; the release waits for the node's checks.
+    let o = umm(n1.path(), &["off"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(n1.path().join("var/lib/umm/coordination-leave").exists());
+    ttl(a1, "galera", false);
+    let o = umm(n1.path(), &["boot", "coordination-leave"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        in_maintenance(&c, &a1.name),
+        "released although checks fail"
+    );
+    assert!(holders(&c, lock).contains(&a1.name));
+
+    ttl(a1, "galera", true);
+    let o = umm(n1.path(), &["boot", "coordination-leave"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!in_maintenance(&c, &a1.name));
+    assert!(holders(&c, lock).is_empty(), "{:?}", holders(&c, lock));
+    assert!(!n1.path().join("var/lib/umm/coordination-leave").exists());
+    let o = umm(n1.path(), &["boot", "coordination-leave"]);
+    assert!(text(&o).contains("nothing to release"), "{}", text(&o));
+
+    // Now the second controller may go.
+    let o = umm(n2.path(), &["on", "--no-reboot"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(in_maintenance(&c, &a2.name));
+}
+
+#[test]
+fn unreachable_consul_changes_nothing() {
+    let n = fake_root("http://127.0.0.1:1", "3s");
+    let o = umm(n.path(), &["on", "--no-reboot"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("[coordination]"), "{}", text(&o));
+    assert!(!state(n.path()).contains("[request]"));
+}

@@ -1,0 +1,377 @@
+//! Real Consul agents on loopback for the rebootmgr tests, and a harness that
+//! runs the rebootmgr binary as a node (its own fake root, boot id and reboot
+//! recorder). Consul must be available: these tests fail, never skip.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use umm::consul::Consul;
+
+/// `CONSUL_BIN`, else whatever `scripts/install-consul.sh` installs/finds.
+pub fn consul_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(b) = std::env::var_os("CONSUL_BIN").filter(|b| !b.is_empty()) {
+            return PathBuf::from(b);
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-consul.sh");
+        let out = Command::new(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("Consul is required: running {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "Consul is required for these tests: {} failed ({}); set CONSUL_BIN to a consul 1.8 binary",
+            script.display(),
+            out.status
+        );
+        let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").trim().to_string();
+        assert!(!path.is_empty() && Path::new(&path).exists(), "install-consul.sh printed no usable path");
+        PathBuf::from(path)
+    })
+    .clone()
+}
+
+fn free_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = t.local_addr().expect("local addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub struct Agent {
+    pub name: String,
+    pub http: u16,
+    pub serf_lan: u16,
+    /// ACL master token when started with ACLs on.
+    pub token: Option<String>,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn addr(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+    pub fn client(&self) -> Consul {
+        Consul::new(&self.addr(), self.token.clone())
+    }
+    /// SIGKILL: the agent dies without leaving (a dead member).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A dev agent (single-node server) or, with `join`, a client joining the
+    /// agent listening on that serf port.
+    pub fn start(name: &str, join: Option<u16>) -> Agent {
+        Agent::start_with(name, join, None)
+    }
+
+    /// With `acl_master`: ACLs on, default deny, that master token.
+    pub fn start_with(name: &str, join: Option<u16>, acl_master: Option<&str>) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (http, serf_lan, serf_wan, server) =
+            (free_port(), free_port(), free_port(), free_port());
+        let mut cmd = Command::new(consul_bin());
+        cmd.arg("agent");
+        match join {
+            None => {
+                cmd.arg("-dev");
+            }
+            Some(p) => {
+                cmd.arg("-data-dir")
+                    .arg(dir.path())
+                    .arg(format!("-retry-join=127.0.0.1:{p}"));
+            }
+        }
+        cmd.args(["-node", name, "-bind", "127.0.0.1", "-client", "127.0.0.1"])
+            .arg(format!("-http-port={http}"))
+            .arg(format!("-serf-lan-port={serf_lan}"))
+            .arg(format!("-serf-wan-port={serf_wan}"))
+            .arg(format!("-server-port={server}"))
+            .arg("-dns-port=-1")
+            .arg("-grpc-port=-1")
+            .arg("-log-level=warn");
+        if let Some(t) = acl_master {
+            cmd.arg("-hcl").arg(format!(
+                "acl {{ enabled = true\n default_policy = \"deny\"\n tokens {{ master = \"{t}\"\n agent = \"{t}\" }} }}"
+            ));
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("start consul");
+        let agent = Agent {
+            name: name.to_string(),
+            http,
+            serf_lan,
+            token: acl_master.map(str::to_string),
+            child: Some(child),
+            _dir: dir,
+        };
+        agent.wait_ready();
+        agent
+    }
+
+    fn wait_ready(&self) {
+        let c = self.client();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = c.agent_node_name().is_ok()
+                && c.kv_put("test/ready", "1").is_ok()
+                && c.node_checks(&self.name)
+                    .map(|cs| !cs.is_empty())
+                    .unwrap_or(false);
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consul agent {} not ready after 60 s",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A dev server plus `clients` client agents named c1, c2, …
+pub fn cluster(prefix: &str, clients: usize) -> Vec<Agent> {
+    let server = Agent::start(&format!("{prefix}-server"), None);
+    let mut v = vec![];
+    let join = server.serf_lan;
+    v.push(server);
+    for i in 1..=clients {
+        v.push(Agent::start(&format!("{prefix}-c{i}"), Some(join)));
+    }
+    v
+}
+
+pub fn http(method: &str, url: &str, body: Option<Value>) -> Value {
+    let req = ureq::request(method, url);
+    let res = match body {
+        Some(b) => req.send_string(&b.to_string()),
+        None => req.call(),
+    };
+    match res {
+        Ok(r) => {
+            let t = r.into_string().unwrap_or_default();
+            serde_json::from_str(&t).unwrap_or(Value::Null)
+        }
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+/// Registers a service with a TTL check on an agent's own node.
+pub fn agent_service(agent: &Agent, id: &str, tags: &[&str], passing: bool) {
+    http(
+        "PUT",
+        &format!("{}/v1/agent/service/register", agent.addr()),
+        Some(json!({
+            "ID": id, "Name": id, "Tags": tags,
+            "Check": {"CheckID": format!("{id}-ttl"), "TTL": "10m",
+                      "Status": if passing { "passing" } else { "critical" }}
+        })),
+    );
+}
+
+/// Flips an agent TTL check.
+pub fn ttl(agent: &Agent, service_id: &str, pass: bool) {
+    let what = if pass { "pass" } else { "fail" };
+    http(
+        "PUT",
+        &format!("{}/v1/agent/check/{what}/{service_id}-ttl", agent.addr()),
+        None,
+    );
+}
+
+/// Registers (or re-registers) a catalog-only node with one service and its
+/// check in the given state: a simulated node with no agent of its own.
+pub fn catalog_service(c: &Consul, node: &str, service: &str, tags: &[&str], status: &str) {
+    c.catalog_register(&json!({
+        "Node": node, "Address": "127.0.0.2", "SkipNodeUpdate": false,
+        "Service": {"ID": service, "Service": service, "Tags": tags},
+        "Checks": [{"Node": node, "CheckID": format!("{service}-check"), "Name": format!("{service} check"),
+                    "Status": status, "ServiceID": service}],
+    }))
+    .expect("catalog register");
+}
+
+/// A simulated node: a fake root (trigger files, tasks, boot id, /run) and
+/// the reboot recorder.
+pub struct Node {
+    pub name: String,
+    pub consul: String,
+    pub root: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:?}\nstdout: {}\nstderr: {}",
+            self.code, self.took, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Node {
+    pub fn new(name: &str, consul: &str) -> Node {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let n = Node {
+            name: name.to_string(),
+            consul: consul.to_string(),
+            root,
+        };
+        n.set_boot_id("boot-1");
+        for d in [
+            "etc/rebootmgr/pre_boot_tasks",
+            "etc/rebootmgr/post_boot_tasks",
+            "var/run",
+            "run",
+        ] {
+            std::fs::create_dir_all(n.path(d)).expect("mkdir");
+        }
+        n
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+    pub fn record(&self) -> PathBuf {
+        self.path("reboots")
+    }
+    pub fn reboots(&self) -> usize {
+        std::fs::read_to_string(self.record())
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+    pub fn set_boot_id(&self, id: &str) {
+        let p = self.path("proc/sys/kernel/random/boot_id");
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, format!("{id}\n")).expect("write boot id");
+    }
+    /// What a real reboot does to the node's local state.
+    pub fn simulate_reboot(&self, boot: &str) {
+        self.set_boot_id(boot);
+        let _ = std::fs::remove_file(self.path("var/run/reboot-required"));
+        let _ = std::fs::remove_file(self.path("var/run/reboot_required"));
+    }
+    pub fn touch_trigger(&self) {
+        std::fs::write(self.path("var/run/reboot-required"), "").expect("trigger");
+    }
+    pub fn task(&self, phase: &str, name: &str, body: &str) -> PathBuf {
+        let p = self.path(&format!("etc/rebootmgr/{phase}_boot_tasks/{name}"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("task");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        p
+    }
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebootmgr"));
+        cmd.arg("--consul")
+            .arg(&self.consul)
+            .arg("--node")
+            .arg(&self.name)
+            .args(args);
+        cmd.env("UMM_ROOT", self.root.path())
+            .env("REBOOTMGR_REBOOT_RECORD", self.record())
+            .env("REBOOTMGR_LOG_INFO", "1")
+            .env_remove("CONSUL_HTTP_ADDR")
+            .env_remove("CONSUL_HTTP_TOKEN")
+            .stdin(Stdio::null());
+        cmd
+    }
+    pub fn run(&self, args: &[&str]) -> Run {
+        let start = Instant::now();
+        let out: Output = self.command(args).output().expect("run rebootmgr");
+        if start.elapsed() > Duration::from_secs(5) {
+            eprintln!("slow run ({:?}): {} {:?}", start.elapsed(), self.name, args);
+        }
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        }
+    }
+    /// `rebootmgr run --settle 0` plus extra args.
+    pub fn reboot(&self, extra: &[&str]) -> Run {
+        let mut a = vec!["run", "--settle", "0"];
+        a.extend_from_slice(extra);
+        self.run(&a)
+    }
+    /// Enables the node in Consul (config key), optionally in a group, and
+    /// registers it in the catalog when it has no agent of its own.
+    pub fn enable(&self, group: Option<&str>) {
+        let c = Consul::new(&self.consul, None);
+        if c.node_address(&self.name).expect("catalog").is_none() {
+            c.catalog_register(&json!({"Node": self.name, "Address": "127.0.0.2"}))
+                .expect("register node");
+        }
+        let mut cfg = json!({"enabled": true, "message": ""});
+        if let Some(g) = group {
+            cfg["group"] = json!(g);
+        }
+        c.kv_put(
+            &format!("service/rebootmgr/nodes/{}/config", self.name),
+            &cfg.to_string(),
+        )
+        .expect("put config");
+    }
+}
+
+/// Whether `node` currently has a `_node_maintenance` check.
+pub fn in_maintenance(c: &Consul, node: &str) -> bool {
+    c.node_checks(node)
+        .expect("node checks")
+        .iter()
+        .any(|ch| ch.check_id == "_node_maintenance")
+}
+
+/// Holders of a lock prefix's semaphore.
+pub fn holders(c: &Consul, prefix: &str) -> Vec<String> {
+    match c.kv_get(&format!("{prefix}/.lock")).expect("kv get") {
+        Some(e) => {
+            let v: Value = serde_json::from_str(&e.value_str()).unwrap_or(Value::Null);
+            v.get("Holders")
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        }
+        None => vec![],
+    }
+}
+
+pub fn markers(c: &Consul) -> Vec<String> {
+    c.kv_list("service/rebootmgr/nodes/")
+        .expect("kv list")
+        .into_iter()
+        .filter(|e| e.key.ends_with("/reboot_in_progress"))
+        .map(|e| e.key)
+        .collect()
+}
