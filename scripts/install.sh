@@ -35,6 +35,16 @@ for u in "$here"/units/*.service "$here"/units/*.target "$here"/units/*.timer; d
     install -m 0644 "$u" "$d/usr/lib/systemd/system/"
 done
 install -m 0644 "$here/dist/umm.toml" "$d/usr/lib/umm/umm.toml"
+# Other init systems and boot loaders (docs/init-systems.md): shipped inert,
+# switched on by umm-sysv-setup, by copying the upstart jobs, by dracut -f.
+install -d -m 0755 "$d/usr/lib/umm/sysvinit" "$d/usr/share/umm/upstart" "$d/usr/lib/dracut/modules.d/90umm"
+install -m 0755 "$here/initscripts/umm-pause" "$here/initscripts/umm.init" \
+    "$here/initscripts/umm-sysv-setup" "$d/usr/lib/umm/sysvinit/"
+install -m 0644 "$here"/upstart/* "$d/usr/share/umm/upstart/"
+install -m 0755 "$here"/dracut/modules.d/90umm/* "$d/usr/lib/dracut/modules.d/90umm/"
+if [ -d "$d/etc/grub.d" ]; then
+    install -m 0755 "$here/grub.d/55_umm" "$d/etc/grub.d/55_umm"
+fi
 if [ "$enable" = yes ]; then
     if [ -n "$d" ]; then
         systemctl --root="$d" enable umm-boot.service umm-stable.timer umm-coordination.service >/dev/null 2>&1 \

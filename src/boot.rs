@@ -61,7 +61,10 @@ impl Ctx {
 /// else (nothing ran before us) decided here from the same inputs.
 pub fn this_boot_decision(ctx: &Ctx, env_token: Option<&str>) -> (Decision, String) {
     if let Some(d) = env_token.and_then(Decision::from_token) {
-        return (d, "decided by umm-generator".into());
+        return (
+            d,
+            "handed on in UMM_DECISION by umm-generator or umm-init".into(),
+        );
     }
     if let Some(d) = state::read_runtime(&ctx.root).recorded {
         return (d, "decided earlier in this boot".into());

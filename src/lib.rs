@@ -21,6 +21,7 @@ pub mod perms;
 pub mod state;
 #[cfg(feature = "cli")]
 pub mod systemd;
+pub mod sysv;
 pub mod tasks;
 
 #[cfg(feature = "cli")]

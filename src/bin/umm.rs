@@ -89,6 +89,10 @@ enum BootCmd {
     Stable,
     /// Run the scheduled command once maintenance mode is reached (umm-command.service).
     RunCommand,
+    /// Block while this boot is in maintenance mode, until 'umm off' (sysvinit/upstart).
+    Wait,
+    /// Sleep counter_reset_time, then mark the boot stable (sysvinit/upstart).
+    WaitStable,
     /// After 'umm off' with [coordination]: release Consul node maintenance and the
     /// slot once this node's checks pass (umm-coordination.service).
     CoordinationLeave,
@@ -182,6 +186,11 @@ fn run_boot(root: Root, cmd: BootCmd) -> ExitCode {
             Some(code) => println!("scheduled command finished with exit status {code}"),
             None => println!("no scheduled command to run"),
         }),
+        BootCmd::Wait => {
+            umm::sysv::wait_resumed(&ctx.root, umm::sysv::POLL);
+            Ok(())
+        }
+        BootCmd::WaitStable => umm::sysv::wait_stable(&ctx, std::thread::sleep).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,425 @@
+//! `umm-init`: the PID-1 pre-stage for init systems other than systemd.
+//!
+//! The kernel starts it as `init=/usr/sbin/umm-init`. It mounts `/proc` and
+//! `/run` when they are not mounted yet, takes this boot's decision with the
+//! same code as the generator ([`umm::inputs::gather`]), hands it on in
+//! `/run/umm/decision` and (except to systemd) as `UMM_DECISION=<token>` in
+//! the environment, and `exec`s the real init with the remaining arguments,
+//! keeping PID 1.
+//!
+//! The real init is, in this order: `umm.init=<absolute path>` from the
+//! kernel command line, `/sbin/init`, `/lib/systemd/systemd`, then the
+//! kernel's own last resorts (`/etc/init`, `/bin/init`, `/bin/sh`). A
+//! candidate that is this very binary is skipped (no exec loop).
+//!
+//! It must always end in an exec of a working init: when anything goes wrong
+//! while deciding (unreadable or corrupt files, a panic), it logs to
+//! `/dev/kmsg` and execs the real init unchanged (no `UMM_DECISION`, no
+//! marker), and the boot step that runs later (`umm boot record`) decides
+//! from the same inputs. Every path it touches goes through [`Root`], so tests
+//! run it on a fake root: there the init candidates are looked up under the
+//! root too (and nothing is mounted), which is how the fallback is tested.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use umm::cmdline;
+use umm::fsutil;
+use umm::inputs;
+use umm::paths::Root;
+use umm::state;
+
+/// Kernel command-line key naming the real init.
+pub const INIT_KEY: &str = "umm.init";
+/// Tried after `umm.init=`, in order.
+pub const DEFAULT_INITS: &[&str] = &[
+    "/sbin/init",
+    "/lib/systemd/systemd",
+    "/etc/init",
+    "/bin/init",
+    "/bin/sh",
+];
+/// The environment variable that carries the decision to a non-systemd init.
+pub const ENV_DECISION: &str = "UMM_DECISION";
+
+/// What the pre-stage hands on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub token: String,
+}
+
+pub fn main(args: &[OsString]) -> ExitCode {
+    let root = Root::from_env();
+    if root.is_real() && std::process::id() != 1 {
+        // By hand on a running system it would overwrite this boot's marker
+        // and exec an init that is not PID 1 (telinit, or a second systemd).
+        eprintln!(
+            "umm-init is the PID-1 pre-stage: boot with init=/usr/sbin/umm-init (see docs/init-systems.md); it does nothing when run by hand"
+        );
+        return ExitCode::from(2);
+    }
+    if root.is_real() {
+        mount_early();
+    }
+    umm::kmsg::init("umm-init", root.is_real());
+    let rest: &[OsString] = args.get(1..).unwrap_or(&[]);
+
+    let line = guarded(|| {
+        let (line, _, err) = cmdline::read(&root, cmdline::in_container(&root));
+        if let Some(e) = err {
+            log::warn!("{e}");
+        }
+        line
+    })
+    .unwrap_or_default();
+    let configured = guarded(|| configured_init(&line)).flatten();
+    let candidates = candidates(configured.as_deref());
+    let me = own_identity();
+    let usable: Vec<&str> = candidates
+        .iter()
+        .map(String::as_str)
+        .filter(|c| is_usable(&root, c, me))
+        .collect();
+    let Some(&target) = usable.first() else {
+        log::error!(
+            "no working init found (tried {}); giving up",
+            candidates.join(", ")
+        );
+        return ExitCode::FAILURE;
+    };
+
+    let handover = match guarded(|| decide_and_mark(&root)) {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            log::error!("{e}; starting {target} unchanged");
+            None
+        }
+        None => {
+            log::error!("internal error (panic) while deciding; starting {target} unchanged");
+            None
+        }
+    };
+
+    // An exec that fails (a broken file, a missing interpreter) moves on to
+    // the next candidate; the last error is reported if none works.
+    for cand in &usable {
+        let env = match &handover {
+            Some(h) if !is_systemd(&root, cand) => Some(h.token.as_str()),
+            _ => None,
+        };
+        let err = exec(&root, cand, rest, env);
+        log::error!("cannot execute {cand}: {err}; trying the next init");
+    }
+    log::error!("no init could be executed; giving up");
+    ExitCode::FAILURE
+}
+
+/// Runs `f`, turning a panic into `None`, so no panic escapes PID 1.
+pub fn guarded<R>(f: impl FnOnce() -> R) -> Option<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// The last valid `umm.init=` on the command line (an absolute path).
+pub fn configured_init(line: &str) -> Option<String> {
+    let mut found = None;
+    for word in cmdline::split(line) {
+        if let Some(v) = word
+            .strip_prefix(INIT_KEY)
+            .and_then(|r| r.strip_prefix('='))
+        {
+            if v.starts_with('/') && !v.contains('\0') {
+                found = Some(v.to_string());
+            } else {
+                log::warn!("ignoring '{INIT_KEY}={v}': it must be an absolute path");
+            }
+        }
+    }
+    found
+}
+
+/// The init candidates, configured one first, without duplicates.
+pub fn candidates(configured: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(DEFAULT_INITS.len() + 1);
+    for c in configured.into_iter().chain(DEFAULT_INITS.iter().copied()) {
+        if !out.iter().any(|o| o == c) {
+            out.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// (device, inode) of the running binary, to avoid exec'ing ourselves.
+fn own_identity() -> Option<(u64, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    fs::metadata(exe).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// An existing, executable regular file that is not this binary.
+fn is_usable(root: &Root, cand: &str, me: Option<(u64, u64)>) -> bool {
+    let path = root.path(cand);
+    let Ok(m) = fs::metadata(&path) else {
+        log::debug!("{cand}: not found");
+        return false;
+    };
+    if !m.is_file() || m.mode() & 0o111 == 0 {
+        log::warn!("{cand}: not an executable file, skipped");
+        return false;
+    }
+    if me == Some((m.dev(), m.ino())) {
+        log::warn!("{cand} is umm-init itself, skipped");
+        return false;
+    }
+    true
+}
+
+/// Whether `cand` (after following links) is systemd, which gets nothing
+/// but the marker: its generator does the rest.
+fn is_systemd(root: &Root, cand: &str) -> bool {
+    let named = |p: &Path| p.file_name() == Some(OsStr::new("systemd"));
+    named(Path::new(cand)) || fs::canonicalize(root.path(cand)).is_ok_and(|p| named(&p))
+}
+
+/// Decides and writes `/run/umm/decision`. `Ok(None)`: nothing handed on,
+/// because the state directory is not there yet (a separate `/var`), so the
+/// decision is left to `umm boot record` after the file systems are mounted.
+fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
+    let g = inputs::gather(root, false);
+    for w in &g.warnings {
+        log::warn!("{w}");
+    }
+    if let Some(e) = g.errors.first() {
+        // Unusable config or state: do not hand on a decision taken from
+        // partial inputs; the later boot step decides and moves files aside.
+        return Err(e.clone());
+    }
+    let state_dir = &g.loaded.config.state_dir;
+    if !root.path(state_dir).is_dir() {
+        log::info!(
+            "{} is not there yet (separate /var?); the decision is left to 'umm boot record'",
+            state_dir.display()
+        );
+        return Ok(None);
+    }
+    let token = g.decision.token();
+    let marker = format!(
+        "{}by=umm-init\n",
+        state::marker_text(&g.decision, &g.boot_id, fsutil::now_unix())
+    );
+    let path = root.path(state::EARLY_DECISION);
+    fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if g.decision.is_maintenance() {
+        log::info!("maintenance mode ({token}): {}", g.why);
+    } else {
+        log::info!("{token}: {}", g.why);
+    }
+    Ok(Some(Handover { token }))
+}
+
+/// Replaces this process with `cand` (argv[0] = `cand`, then our remaining
+/// arguments, our environment plus `UMM_DECISION` when given). Returns only
+/// on failure.
+fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> std::io::Error {
+    let mut cmd = Command::new(root.path(cand));
+    cmd.arg0(cand).args(rest);
+    match decision {
+        Some(t) => {
+            log::info!("starting {cand} with {ENV_DECISION}={t}");
+            cmd.env(ENV_DECISION, t);
+        }
+        None => {
+            log::info!("starting {cand}");
+            cmd.env_remove(ENV_DECISION);
+        }
+    }
+    cmd.exec()
+}
+
+// ---- the initramfs (dracut pre-pivot hook) ----
+
+/// `umm-init --initrd-decide <sysroot>`: decides against the real root
+/// mounted at `sysroot` (its config and state; the command line is the
+/// kernel's, `rd.umm=` counts), writes `/run/umm/decision` in the
+/// initramfs' `/run` (which the switch to the real root carries over), and,
+/// when the real root is mounted writable, records this boot in its state
+/// already, so a boot that dies before `umm boot record` runs on the real root
+/// is counted as unclean too. Never fails the boot: exit status 0 always.
+pub fn initrd_decide(sysroot: &Path) -> ExitCode {
+    umm::kmsg::init("umm-initrd", Root::from_env().is_real());
+    match guarded(|| initrd_run(sysroot)) {
+        Some(Ok(msg)) => log::info!("{msg}"),
+        Some(Err(e)) => log::error!("{e}; the real root decides"),
+        None => log::error!("internal error (panic); the real root decides"),
+    }
+    ExitCode::SUCCESS
+}
+
+fn initrd_run(sysroot: &Path) -> Result<String, String> {
+    // The initramfs' own /proc and /run; everything else from the real root.
+    let here = Root::from_env();
+    let (line, _, err) = cmdline::read(&here, false);
+    if let Some(e) = err {
+        log::warn!("{e}");
+    }
+    let real = Root::new(sysroot);
+    // gather() reads the command line through SYSTEMD_PROC_CMDLINE first.
+    std::env::set_var("SYSTEMD_PROC_CMDLINE", &line);
+    let g = inputs::gather(&real, true);
+    for w in &g.warnings {
+        log::warn!("{w}");
+    }
+    if let Some(e) = g.errors.first() {
+        return Err(e.clone());
+    }
+    let boot_id = state::boot_id(&here);
+    let now = fsutil::now_unix();
+    let marker = format!(
+        "{}by=initramfs\n",
+        state::marker_text(&g.decision, &boot_id, now)
+    );
+    let path = here.path(state::EARLY_DECISION);
+    fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let token = g.decision.token();
+    // Count this boot now if the real root is writable (mounted rw).
+    let dir = &g.loaded.config.state_dir;
+    let counted = if real.path(dir).is_dir() {
+        let mut st = state::read_for_update(&real, dir, now).state;
+        st.record_boot(&g.decision, &boot_id, now);
+        match state::write(&real, dir, &st) {
+            Ok(()) => format!("boot counted ({} unclean before it)", st.unclean_boots),
+            Err(e) => format!("not counted yet ({e}): umm boot record counts it later"),
+        }
+    } else {
+        format!(
+            "{} not found: umm boot record counts it later",
+            dir.display()
+        )
+    };
+    Ok(format!("{token}: {}; {counted}", g.why))
+}
+
+// ---- early mounts (only on the real root, i.e. as PID 1) ----
+
+fn mount_early() {
+    if !is_proc_mounted(Path::new("/proc")) {
+        mount("proc", "/proc", "proc", None);
+    }
+    if !is_mount_point(Path::new("/run")) {
+        if !Path::new("/run").is_dir() {
+            let _ = fs::create_dir("/run");
+        }
+        mount("tmpfs", "/run", "tmpfs", Some("mode=0755"));
+    }
+}
+
+/// `/proc` is mounted when statfs says it is procfs.
+// f_type and the magic constants have different integer types on other targets.
+#[allow(clippy::unnecessary_cast)]
+pub fn is_proc_mounted(p: &Path) -> bool {
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c is a valid NUL-terminated path, st is written by the call.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == libc::PROC_SUPER_MAGIC as i64
+    }
+}
+
+/// A directory is a mount point when it is on another device than its
+/// parent (what mountpoint(1) checks first).
+pub fn is_mount_point(p: &Path) -> bool {
+    let parent: PathBuf = p
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    match (fs::metadata(p), fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+fn mount(src: &str, target: &str, fstype: &str, data: Option<&str>) {
+    let (Ok(s), Ok(t), Ok(f)) = (
+        CString::new(src),
+        CString::new(target),
+        CString::new(fstype),
+    ) else {
+        return;
+    };
+    let d = data.and_then(|d| CString::new(d).ok());
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: all pointers are valid NUL-terminated strings or null.
+    let rc = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            f.as_ptr(),
+            flags,
+            d.as_ref()
+                .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>()),
+        )
+    };
+    if rc != 0 {
+        // The logger is not up yet: stderr is the console.
+        eprintln!(
+            "umm-init: cannot mount {fstype} on {target}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_init_last_absolute_wins() {
+        assert_eq!(configured_init("root=/dev/vda quiet"), None);
+        assert_eq!(
+            configured_init("umm.init=/sbin/a x umm.init=/sbin/b"),
+            Some("/sbin/b".into())
+        );
+        assert_eq!(
+            configured_init("umm.init=/sbin/a umm.init=relative umm.init="),
+            Some("/sbin/a".into())
+        );
+        assert_eq!(configured_init("umm.initx=/sbin/a"), None);
+    }
+
+    #[test]
+    fn candidate_order_without_duplicates() {
+        assert_eq!(candidates(None), DEFAULT_INITS);
+        let c = candidates(Some("/sbin/init"));
+        assert_eq!(c, DEFAULT_INITS);
+        let c = candidates(Some("/usr/lib/sysvinit/init"));
+        assert_eq!(c[0], "/usr/lib/sysvinit/init");
+        assert_eq!(&c[1..], DEFAULT_INITS);
+    }
+
+    #[test]
+    fn panics_are_caught() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r: Option<u8> = guarded(|| panic!("boom"));
+        std::panic::set_hook(prev);
+        assert_eq!(r, None);
+        assert_eq!(guarded(|| 7), Some(7));
+    }
+
+    #[test]
+    fn mount_checks() {
+        assert!(is_proc_mounted(Path::new("/proc")));
+        let d = tempfile::tempdir().unwrap();
+        assert!(!is_proc_mounted(d.path()));
+        assert!(!is_proc_mounted(Path::new("/nonexistent")));
+        assert!(is_mount_point(Path::new("/proc")));
+        assert!(!is_mount_point(d.path()));
+        assert!(!is_mount_point(Path::new("/nonexistent/x")));
+    }
+}

@@ -1,0 +1,130 @@
+//! The waits the non-systemd boot paths need (sysvinit's inittab entry and
+//! init script, upstart's jobs), as `umm boot wait` and `umm boot
+//! wait-stable`. systemd does both with units (umm.target, umm-stable.timer).
+
+use crate::boot::{self, Ctx};
+use crate::paths::Root;
+use crate::state;
+use std::io;
+use std::time::Duration;
+
+/// How often `umm boot wait` looks for `/run/umm/resumed`.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// `umm boot wait`: returns at once unless this boot's recorded decision
+/// (`/run/umm/boot`, else `/run/umm/decision`) is maintenance; then blocks
+/// until `umm off` writes `/run/umm/resumed`. Returns whether it waited.
+pub fn wait_resumed(root: &Root, poll: Duration) -> bool {
+    let rt = state::read_runtime(root);
+    if rt.resumed || !rt.recorded.is_some_and(|d| d.is_maintenance()) {
+        return false;
+    }
+    while !root.path(state::RESUMED).exists() {
+        std::thread::sleep(poll);
+    }
+    true
+}
+
+/// `umm boot wait-stable`: sleeps `counter_reset_time` (counted from now,
+/// i.e. from the start of normal operation, as systemd's `OnActiveSec=`
+/// does), then closes the boot as stable. In maintenance mode nothing is
+/// watched, so closing does nothing and the count is held. `sleep` is
+/// injectable for tests.
+pub fn wait_stable(ctx: &Ctx, mut sleep: impl FnMut(Duration)) -> io::Result<bool> {
+    let total = ctx.loaded.config.counter_reset_time;
+    let step = Duration::from_secs(60);
+    let mut left = total;
+    while !left.is_zero() {
+        let d = left.min(step);
+        sleep(d);
+        left -= d;
+    }
+    // A fresh context: the state may have changed while we slept.
+    boot::close(&Ctx::load(ctx.root.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Decision, Reason};
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Instant;
+
+    fn root(d: &std::path::Path) -> Root {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        let p = d.join("proc/sys/kernel/random");
+        fs::create_dir_all(&p).unwrap();
+        fs::write(p.join("boot_id"), "b1\n").unwrap();
+        Root::new(d)
+    }
+
+    #[test]
+    fn returns_at_once_unless_maintenance() {
+        let d = tempfile::tempdir().unwrap();
+        let r = root(d.path());
+        assert!(!wait_resumed(&r, POLL), "nothing recorded");
+        fs::create_dir_all(d.path().join("run/umm")).unwrap();
+        fs::write(
+            d.path().join("run/umm/boot"),
+            state::marker_text(&Decision::Normal, "b1", 1),
+        )
+        .unwrap();
+        assert!(!wait_resumed(&r, POLL));
+    }
+
+    #[test]
+    fn blocks_in_maintenance_until_resumed() {
+        let d = tempfile::tempdir().unwrap();
+        let r = root(d.path());
+        fs::create_dir_all(d.path().join("run/umm")).unwrap();
+        fs::write(
+            d.path().join("run/umm/boot"),
+            state::marker_text(&Decision::Maintenance(Reason::Requested), "b1", 1),
+        )
+        .unwrap();
+        let resumed = d.path().join("run/umm/resumed");
+        let t = Instant::now();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            fs::write(resumed, "").unwrap();
+        });
+        assert!(wait_resumed(&r, Duration::from_millis(20)));
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        h.join().unwrap();
+        // Once resumed, later runs (another runlevel) do not block.
+        assert!(!wait_resumed(&r, POLL));
+    }
+
+    #[test]
+    fn stable_after_counter_reset_time() {
+        let d = tempfile::tempdir().unwrap();
+        let r = root(d.path());
+        let ctx = Ctx::load(r.clone());
+        let st = state::State {
+            unclean_boots: 2,
+            ..state::State::default()
+        };
+        state::write(&r, ctx.state_dir(), &st).unwrap();
+        boot::record(&ctx, Some("normal")).unwrap();
+        let mut slept = Duration::ZERO;
+        assert!(wait_stable(&ctx, |d| slept += d).unwrap());
+        assert_eq!(slept, Duration::from_secs(600));
+        assert_eq!(state::read(&r, ctx.state_dir()).state.unclean_boots, 0);
+    }
+
+    #[test]
+    fn maintenance_holds_the_count() {
+        let d = tempfile::tempdir().unwrap();
+        let r = root(d.path());
+        let ctx = Ctx::load(r.clone());
+        let st = state::State {
+            unclean_boots: 3,
+            ..state::State::default()
+        };
+        state::write(&r, ctx.state_dir(), &st).unwrap();
+        boot::record(&ctx, Some("maintenance:reboot-loop")).unwrap();
+        assert!(!wait_stable(&ctx, |_| {}).unwrap());
+        assert_eq!(state::read(&r, ctx.state_dir()).state.unclean_boots, 3);
+    }
+}

@@ -1,0 +1,169 @@
+//! grub.d/55_umm on sample menus (what /etc/grub.d/10_linux prints on
+//! Debian, CentOS 7 BIOS and RHEL EFI): the output matches the reviewed
+//! golden file, every kernel line of it boots with `umm=1`, its ids are its
+//! own, and the whole generated config passes the real `grub-script-check`
+//! (package grub-common; `scripts/test-deps.sh` installs it). A negative
+//! control proves the check rejects a broken script.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs 55_umm with a source generator that prints `menu` (exit `rc`).
+fn run_55(menu: &str, rc: i32) -> (bool, String, String) {
+    let d = tempfile::tempdir().unwrap();
+    let menu_file = d.path().join("menu");
+    fs::write(&menu_file, menu).unwrap();
+    let src = d.path().join("10_linux");
+    fs::write(
+        &src,
+        format!("#!/bin/sh\ncat '{}'\nexit {rc}\n", menu_file.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = Command::new(repo().join("grub.d/55_umm"))
+        .env("UMM_GRUB_SOURCE", &src)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn grub_script_check(script: &str) -> Result<(), String> {
+    let mut child = Command::new("grub-script-check")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("grub-script-check not found ({e}): install grub-common (scripts/test-deps.sh)")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ))
+    }
+}
+
+fn ids(script: &str) -> Vec<String> {
+    script
+        .split("$menuentry_id_option '")
+        .skip(1)
+        .filter_map(|s| s.split('\'').next().map(str::to_string))
+        .collect()
+}
+
+fn kernel_lines(script: &str) -> Vec<&str> {
+    script
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| {
+            ["linux ", "linux\t", "linux16 ", "linuxefi "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect()
+}
+
+fn check_sample(name: &str, entries: usize) {
+    let dir = repo().join("tests/grub");
+    let menu = fs::read_to_string(dir.join(format!("{name}.cfg"))).unwrap();
+    let (ok, out, err) = run_55(&menu, 0);
+    assert!(ok, "{name}: {err}");
+    let expected = fs::read_to_string(dir.join(format!("{name}.expected"))).unwrap();
+    assert_eq!(out, expected, "{name}: output differs from the golden file");
+    assert_eq!(out.matches("menuentry ").count(), entries, "{name}:\n{out}");
+    let kl = kernel_lines(&out);
+    assert_eq!(kl.len(), entries, "{name}: one kernel line per entry");
+    assert!(kl.iter().all(|l| l.ends_with(" umm=1")), "{name}: {kl:?}");
+    assert!(
+        !out.contains(" single") && !out.contains("systemd.unit=rescue"),
+        "{name}: a recovery entry got a maintenance twin"
+    );
+    let new_ids = ids(&out);
+    assert!(new_ids.iter().all(|i| i.starts_with("umm-")), "{new_ids:?}");
+    let full = format!("{menu}{out}");
+    let mut all = ids(&full);
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "{name}: duplicate ids in {all:?}");
+    grub_script_check(&full).unwrap_or_else(|e| panic!("{name}: grub-script-check: {e}"));
+}
+
+#[test]
+fn debian_bios_menu_with_submenu() {
+    check_sample("debian-bios", 4);
+}
+
+#[test]
+fn centos7_linux16_and_quoted_title() {
+    check_sample("centos-linux16", 3);
+}
+
+#[test]
+fn efi_linuxefi_and_entry_without_id() {
+    check_sample("efi-linuxefi", 2);
+}
+
+#[test]
+fn no_kernels_no_output() {
+    let (ok, out, _) = run_55("", 0);
+    assert!(ok);
+    assert_eq!(out, "");
+}
+
+#[test]
+fn failing_or_missing_source_prints_nothing_and_succeeds() {
+    let menu = fs::read_to_string(repo().join("tests/grub/debian-bios.cfg")).unwrap();
+    let (ok, out, err) = run_55(&menu, 1);
+    assert!(ok);
+    assert_eq!(out, "");
+    assert!(err.contains("failed"), "{err}");
+    let o = Command::new(repo().join("grub.d/55_umm"))
+        .env("UMM_GRUB_SOURCE", Path::new("/nonexistent/10_linux"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn negative_control_grub_script_check_rejects_broken_output() {
+    let menu = fs::read_to_string(repo().join("tests/grub/debian-bios.cfg")).unwrap();
+    let (_, out, _) = run_55(&menu, 0);
+    grub_script_check(&out).expect("the real output is valid");
+    // A lost closing brace (what a broken rewrite would produce) ...
+    let pos = out.rfind("\n}\n").unwrap();
+    let broken = format!("{}{}", &out[..pos + 1], &out[pos + 3..]);
+    assert!(
+        grub_script_check(&broken).is_err(),
+        "missing brace accepted"
+    );
+    // ... and a title whose quote was cut in two.
+    let broken = out.replacen("'Debian GNU/Linux'", "'Debian GNU/Linux", 1);
+    assert!(
+        grub_script_check(&broken).is_err(),
+        "unbalanced quote accepted"
+    );
+}
