@@ -263,7 +263,7 @@ def test_5_failing_pre_on_hook_changes_nothing(umm_vm):
     hooks = "/etc/umm/hooks/pre-on.d"
     vm.out(f"mkdir -p {hooks} && printf '#!/bin/sh\\necho refused-by-hook >&2\\nexit 1\\n' > {hooks}/10-refuse "
            f"&& chmod 0755 {hooks}/10-refuse && chown root:root {hooks}/10-refuse")
-    snapshot = "find /var/lib/umm /etc/umm -type f -exec sha256sum {} + 2>/dev/null | sort; ls -la /run/umm 2>/dev/null || true"
+    snapshot = "find /var/lib/umm /etc/umm -type f -exec sha256sum {} + 2>/dev/null | sort; ls -l --time-style=+%s /run/umm 2>/dev/null || true"
     before_files = vm.out(snapshot)
     before = vm.umm_status()
     boot_id = vm.boot_id()
