@@ -109,6 +109,9 @@ def test_1_requested_mm_then_off(umm_vm):
     extra = sorted(u for u in mm_services - normal_services if not u.startswith("umm"))
     assert not extra, f"services active in MM but not in a normal boot: {extra}"
     assert "demo-app.service" in normal_services - mm_services
+    # The generator logged its decision through /dev/kmsg under its own name.
+    gen_log = vm.out("journalctl -b -o cat -t umm-generator --no-pager")
+    assert "maintenance mode (requested)" in gen_log, f"generator log: {gen_log!r}"
     boot_id = vm.boot_id()
 
     r = vm.ssh("umm off", check=False)
