@@ -366,27 +366,32 @@ impl Consul {
             .collect()
     }
 
-    /// Services registered on `node` (catalog view, so it works for nodes
-    /// registered without an agent too). Empty when the node is unknown.
-    pub fn node_services(&self, node: &str) -> Result<Vec<NodeService>> {
-        let what = format!("catalog node {node}");
+    /// `/v1/catalog/node/<node>`; `None` when Consul does not know the node.
+    fn catalog_node(&self, node: &str, what: &str) -> Result<Option<Value>> {
         let (status, text) = self.request(
             "GET",
             &format!("/v1/catalog/node/{}", enc(node)),
             None,
-            &what,
+            what,
         )?;
-        if status == 404 {
-            return Ok(Vec::new());
-        }
-        if status != 200 {
-            return Err(ConsulError::Http {
-                what,
+        match status {
+            404 => Ok(None),
+            200 => parse(&text, what).map(Some),
+            _ => Err(ConsulError::Http {
+                what: what.to_string(),
                 status,
                 body: text,
-            });
+            }),
         }
-        let v = parse(&text, &what)?;
+    }
+
+    /// Services registered on `node` (catalog view, so it works for nodes
+    /// registered without an agent too). Empty when the node is unknown.
+    pub fn node_services(&self, node: &str) -> Result<Vec<NodeService>> {
+        let what = format!("catalog node {node}");
+        let Some(v) = self.catalog_node(node, &what)? else {
+            return Ok(Vec::new());
+        };
         let Some(services) = v.get("Services").and_then(Value::as_object) else {
             return Ok(Vec::new());
         };
@@ -515,23 +520,9 @@ impl Consul {
     /// The node's address in the catalog; `None` when the node is unknown.
     pub fn node_address(&self, node: &str) -> Result<Option<String>> {
         let what = format!("catalog node {node}");
-        let (status, text) = self.request(
-            "GET",
-            &format!("/v1/catalog/node/{}", enc(node)),
-            None,
-            &what,
-        )?;
-        if status == 404 {
+        let Some(v) = self.catalog_node(node, &what)? else {
             return Ok(None);
-        }
-        if status != 200 {
-            return Err(ConsulError::Http {
-                what,
-                status,
-                body: text,
-            });
-        }
-        let v = parse(&text, &what)?;
+        };
         Ok(v.get("Node")
             .and_then(|n| n.get("Address"))
             .and_then(Value::as_str)
