@@ -116,6 +116,14 @@ def main() -> int:
         if r:
             lines.append(f"| {label} | `{r[0]['target']}` | {med(r, 'reached_s')} | {med(r, 'kernel_s')} | "
                          f"{med(r, 'userspace_s')} | {med(r, 'ssh_s')} |")
+    if rows["plain"] and rows["umm-normal"] and rows["umm-mm"]:
+        plain_s = float(med(rows["plain"], "userspace_s"))
+        normal_s = float(med(rows["umm-normal"], "userspace_s"))
+        mm_s = float(med(rows["umm-mm"], "userspace_s"))
+        lines += ["", "Ratios of median userspace times (same run, interleaved):", "",
+                  f"- normal boot with umm / without umm: {normal_s / plain_s:.2f} "
+                  "(goal: no measurable cost, i.e. within the boot-to-boot spread in the raw figures)",
+                  f"- maintenance mode reached / normal boot with umm: {mm_s / normal_s:.2f} (goal: at most 1.00)"]
     if rows["umm-off"]:
         lines += ["", f"`umm off` in maintenance mode: the command returns after {med(rows['umm-off'], 'command_s')} s; "
                   f"`multi-user.target` is active {med(rows['umm-off'], 'to_multi_user_s')} s after it started."]
