@@ -91,9 +91,10 @@ fn run(root: &Root, dirs: &Dirs) -> io::Result<()> {
         for w in &args.overrides {
             log::warn!("'{w}' on the kernel command line overrides default.target: maintenance mode will not be reached this boot");
         }
+        let enabled = enabled_units(root);
         let mut keep: Vec<String> = KEEP_IF_ENABLED
             .iter()
-            .filter(|u| is_enabled(root, u))
+            .filter(|u| enabled.iter().any(|e| e == *u))
             .map(|u| u.to_string())
             .collect();
         if !keep.iter().any(|u| u.starts_with("ssh")) {
@@ -144,17 +145,24 @@ fn run(root: &Root, dirs: &Dirs) -> io::Result<()> {
     Ok(())
 }
 
-/// Enabled = a symlink of that name in some `.wants/` or `.requires/` dir of /etc.
-fn is_enabled(root: &Root, unit: &str) -> bool {
+/// Names linked from the `.wants/` and `.requires/` dirs of /etc/systemd/system
+/// (what the admin enabled), read in one pass.
+fn enabled_units(root: &Root) -> Vec<String> {
     let Ok(rd) = fs::read_dir(root.path("/etc/systemd/system")) else {
-        return false;
+        return Vec::new();
     };
-    rd.flatten().any(|e| {
-        let n = e.file_name();
-        let n = n.to_string_lossy();
-        (n.ends_with(".wants") || n.ends_with(".requires"))
-            && e.path().join(unit).symlink_metadata().is_ok()
-    })
+    rd.flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.ends_with(".wants") || n.ends_with(".requires")
+        })
+        .filter_map(|e| fs::read_dir(e.path()).ok())
+        .flat_map(|d| {
+            d.flatten()
+                .map(|u| u.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
 }
 
 fn link(target: &Path, at: &Path) -> io::Result<()> {
