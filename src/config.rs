@@ -327,21 +327,30 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
         };
         let val = val.trim().trim_matches(|c| c == '"' || c == '\'');
         let bad = |what: &str| format!("{}:{}: {key}: {what}; ignored", file.display(), n + 1);
-        let res = match key.trim() {
+        let res: Result<&'static str, String> = match key.trim() {
             "UMM" => match val.to_ascii_lowercase().as_str() {
-                "yes" | "1" | "true" | "on" => Ok(("enabled", l.config.enabled = true)),
-                "no" | "0" | "false" | "off" => Ok(("enabled", l.config.enabled = false)),
+                "yes" | "1" | "true" | "on" => {
+                    l.config.enabled = true;
+                    Ok("enabled")
+                }
+                "no" | "0" | "false" | "off" => {
+                    l.config.enabled = false;
+                    Ok("enabled")
+                }
                 _ => Err(bad("expected yes or no")),
             },
             "REBOOT_COUNT" => match val.parse::<u32>() {
-                Ok(v) if v <= 1000 => Ok(("reboot_count", l.config.reboot_count = v)),
+                Ok(v) if v <= 1000 => {
+                    l.config.reboot_count = v;
+                    Ok("reboot_count")
+                }
                 _ => Err(bad("expected a whole number")),
             },
             "COUNTER_RESET_TIME" => match val.parse::<u64>() {
-                Ok(m) if m > 0 && m < 1_000_000 => Ok((
-                    "counter_reset_time",
-                    l.config.counter_reset_time = Duration::from_secs(m * 60),
-                )),
+                Ok(m) if m > 0 && m < 1_000_000 => {
+                    l.config.counter_reset_time = Duration::from_secs(m * 60);
+                    Ok("counter_reset_time")
+                }
                 _ => Err(bad("expected a whole number of minutes")),
             },
             other => {
@@ -354,7 +363,7 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
             }
         };
         match res {
-            Ok((k, ())) => {
+            Ok(k) => {
                 l.origins.insert(k, file.to_path_buf());
             }
             Err(e) => l.errors.push(e),
