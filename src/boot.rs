@@ -3,15 +3,15 @@
 //! once it is stable, run the scheduled command once maintenance mode is
 //! reached, and put up the maintenance banner. Exposed as `umm boot …`.
 
-use crate::config::{self, Loaded};
-use crate::decision::Decision;
-use crate::fsutil;
-use crate::inputs;
-use crate::paths::Root;
-use crate::state::{self, CommandResult, State};
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use umm_core::config::{self, Loaded};
+use umm_core::decision::Decision;
+use umm_core::fsutil;
+use umm_core::inputs;
+use umm_core::paths::Root;
+use umm_core::state::{self, CommandResult, State};
 
 /// Where the scheduled command's output is kept, in the state dir.
 pub const COMMAND_OUTPUT: &str = "command.out";
@@ -251,10 +251,10 @@ pub fn exit_code(s: std::process::ExitStatus) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::Reason;
-    use crate::state::Request;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+    use umm_core::decision::Reason;
+    use umm_core::state::Request;
 
     fn ctx(d: &Path, boot: &str) -> Ctx {
         fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();

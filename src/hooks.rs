@@ -3,10 +3,10 @@
 //! order, trust check, timeout with SIGTERM then SIGKILL, first failure
 //! stops). A failed hook aborts the transition before anything changes.
 
-use crate::paths::{self, Root};
-use crate::tasks::{self, TaskError};
 use std::path::PathBuf;
 use std::time::Duration;
+use umm_core::paths::{self, Root};
+use umm_core::tasks::{self, TaskError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

@@ -3,10 +3,10 @@
 //! wait-stable`. systemd does both with units (umm.target, umm-stable.timer).
 
 use crate::boot::{self, Ctx};
-use crate::paths::Root;
-use crate::state;
 use std::io;
 use std::time::Duration;
+use umm_core::paths::Root;
+use umm_core::state;
 
 /// How often `umm boot wait` looks for `/run/umm/resumed`.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -46,10 +46,10 @@ pub fn wait_stable(ctx: &Ctx, mut sleep: impl FnMut(Duration)) -> io::Result<boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{Decision, Reason};
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
+    use umm_core::decision::{Decision, Reason};
 
     fn root(d: &std::path::Path) -> Root {
         fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();

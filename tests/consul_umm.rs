@@ -2,7 +2,7 @@
 //! entering takes the group's slot and sets Consul node maintenance; a second
 //! node in the same group is refused; leaving waits for the node's checks.
 
-mod support;
+use umm_testsupport as support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use umm::config::{self, Config, KEYS};
-use umm::paths::Root;
+use umm_core::config::{self, Config, KEYS};
+use umm_core::paths::Root;
 
 #[test]
 fn vendor_file_matches_builtin_defaults() {

@@ -2,8 +2,8 @@
 //! what the code uses, and every key the code knows is documented there.
 
 use std::fs;
-use umm::config::{self, Config, KEYS};
-use umm::paths::Root;
+use umm_core::config::{self, Config, KEYS};
+use umm_core::paths::Root;
 
 fn doc(name: &str) -> String {
     fs::read_to_string(format!("{}/docs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()

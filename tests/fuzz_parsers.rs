@@ -8,8 +8,8 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use umm::paths::Root;
-use umm::{cmdline, config, decision, duration, state};
+use umm_core::paths::Root;
+use umm_core::{cmdline, config, decision, duration, state};
 
 /// xorshift64*: small, deterministic, good enough to pick mutations.
 struct Rng(u64);

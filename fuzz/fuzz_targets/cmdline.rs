@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
-    let _ = umm::cmdline::split(&s);
-    let _ = umm::cmdline::parse(&s, false);
-    let _ = umm::cmdline::parse(&s, true);
+    let _ = umm_core::cmdline::split(&s);
+    let _ = umm_core::cmdline::parse(&s, false);
+    let _ = umm_core::cmdline::parse(&s, true);
 });

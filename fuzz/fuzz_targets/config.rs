@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = std::fs::create_dir_all(file.parent().unwrap_or(d.path()));
     if std::fs::write(&file, body).is_ok() {
-        let _ = umm::config::load(&umm::paths::Root::new(d.path()));
+        let _ = umm_core::config::load(&umm_core::paths::Root::new(d.path()));
     }
 });

@@ -9,9 +9,9 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use umm::decision::Decision;
-use umm::inputs;
-use umm::paths::Root;
+use umm_core::decision::Decision;
+use umm_core::inputs;
+use umm_core::paths::Root;
 
 pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const TARGET: &str = "umm.target";
@@ -55,7 +55,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
     };
     let root = Root::from_env();
     let run_by_systemd = std::env::var_os("SYSTEMD_SCOPE").is_some() && root.is_real();
-    umm::kmsg::init("umm-generator", run_by_systemd);
+    umm_core::kmsg::init("umm-generator", run_by_systemd);
     let outcome = std::panic::catch_unwind(|| run(&root, &dirs));
     match outcome {
         Ok(Ok(())) => {}

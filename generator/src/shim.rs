@@ -2,7 +2,7 @@
 //!
 //! The kernel starts it as `init=/usr/sbin/umm-init`. It mounts `/proc` and
 //! `/run` when they are not mounted yet, takes this boot's decision with the
-//! same code as the generator ([`umm::inputs::gather`]), hands it on in
+//! same code as the generator ([`umm_core::inputs::gather`]), hands it on in
 //! `/run/umm/decision` and (except to systemd) as `UMM_DECISION=<token>` in
 //! the environment, and `exec`s the real init with the remaining arguments,
 //! keeping PID 1.
@@ -27,11 +27,11 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use umm::cmdline;
-use umm::fsutil;
-use umm::inputs;
-use umm::paths::Root;
-use umm::state;
+use umm_core::cmdline;
+use umm_core::fsutil;
+use umm_core::inputs;
+use umm_core::paths::Root;
+use umm_core::state;
 
 /// Kernel command-line key naming the real init.
 pub const INIT_KEY: &str = "umm.init";
@@ -65,7 +65,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
     if root.is_real() {
         mount_early();
     }
-    umm::kmsg::init("umm-init", root.is_real());
+    umm_core::kmsg::init("umm-init", root.is_real());
     let rest: &[OsString] = args.get(1..).unwrap_or(&[]);
 
     let line = guarded(|| {
@@ -249,7 +249,7 @@ fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> s
 /// already, so a boot that dies before `umm boot record` runs on the real root
 /// is counted as unclean too. Never fails the boot: exit status 0 always.
 pub fn initrd_decide(sysroot: &Path) -> ExitCode {
-    umm::kmsg::init("umm-initrd", Root::from_env().is_real());
+    umm_core::kmsg::init("umm-initrd", Root::from_env().is_real());
     match guarded(|| initrd_run(sysroot)) {
         Some(Ok(msg)) => log::info!("{msg}"),
         Some(Err(e)) => log::error!("{e}; the real root decides"),

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use umm::boot;
 use umm::cli::{self, init, off::OffArgs, on::OnArgs, CliResult};
-use umm::paths::Root;
+use umm_core::paths::Root;
 
 #[derive(Parser)]
 #[command(

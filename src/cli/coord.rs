@@ -7,12 +7,12 @@
 //! runs and umm works exactly as without Consul.
 
 use super::CliError;
-use crate::config::Loaded;
-use crate::consul::Consul;
-use crate::fsutil;
-use crate::paths::Root;
-use crate::rebootmgr::coordination::{self, CoordinationConfig, CoordinationError};
 use std::path::PathBuf;
+use umm_coord::consul::Consul;
+use umm_coord::coordination::{self, CoordinationConfig, CoordinationError};
+use umm_core::config::Loaded;
+use umm_core::fsutil;
+use umm_core::paths::Root;
 
 /// Written by `umm off`; `umm boot coordination-leave` acts on it.
 pub const PENDING_LEAVE: &str = "coordination-leave";

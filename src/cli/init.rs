@@ -16,10 +16,10 @@
 //! init system: a test can never reboot the machine it runs on.
 
 use super::CliError;
-use crate::paths::Root;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use umm_core::paths::Root;
 
 /// How long `umm off` waits for the default target's job.
 pub const RESUME_TIMEOUT: Duration = Duration::from_secs(15 * 60);

@@ -13,11 +13,11 @@ pub mod on;
 pub mod status;
 pub mod switch;
 
-use crate::config::{self, Loaded};
-use crate::decision::Decision;
-use crate::paths::Root;
-use crate::state::{self, ReadState, Runtime};
 use std::fmt;
+use umm_core::config::{self, Loaded};
+use umm_core::decision::Decision;
+use umm_core::paths::Root;
+use umm_core::state::{self, ReadState, Runtime};
 
 /// Exit statuses of every `umm` command (documented in docs/umm.8.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +127,11 @@ impl Snapshot {
             None => generator_redirected(root).then(|| {
                 // umm-boot.service did not record this boot; the generator's
                 // inputs still tell why it redirected.
-                let g = crate::inputs::gather(root, false);
+                let g = umm_core::inputs::gather(root, false);
                 if g.decision.is_maintenance() {
                     g.decision
                 } else {
-                    Decision::Maintenance(crate::decision::Reason::Cmdline)
+                    Decision::Maintenance(umm_core::decision::Reason::Cmdline)
                 }
             }),
         };

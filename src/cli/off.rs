@@ -5,10 +5,10 @@
 use super::init::InitSystem;
 use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
 use crate::boot;
-use crate::fsutil;
 use crate::hooks::{self, Transition};
-use crate::paths::Root;
-use crate::state;
+use umm_core::fsutil;
+use umm_core::paths::Root;
+use umm_core::state;
 
 #[derive(Debug, Clone, Default)]
 pub struct OffArgs {

@@ -4,10 +4,10 @@
 
 use super::init::InitSystem;
 use super::{caller, format_time, require_root, show_argv, CliError, CliResult, Exit, Snapshot};
-use crate::fsutil;
 use crate::hooks::{self, Transition};
-use crate::paths::Root;
-use crate::state::{self, Request};
+use umm_core::fsutil;
+use umm_core::paths::Root;
+use umm_core::state::{self, Request};
 
 #[derive(Debug, Clone, Default)]
 pub struct OnArgs {

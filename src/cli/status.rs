@@ -5,11 +5,11 @@
 //! adding fields, or bump `schema`.
 
 use super::{format_time, show_argv, CliError, CliResult, Exit, Mode, Snapshot};
-use crate::paths::Root;
-use crate::state;
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use umm_core::paths::Root;
+use umm_core::state;
 
 pub const SCHEMA: u32 = 1;
 /// How much of the scheduled command's output status shows.

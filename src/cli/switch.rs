@@ -4,12 +4,12 @@
 //! `enabled`, the command names it and fails.
 
 use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
-use crate::config::{self, Origin};
-use crate::fsutil;
-use crate::paths::{self, Root};
-use crate::state;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use umm_core::config::{self, Origin};
+use umm_core::fsutil;
+use umm_core::paths::{self, Root};
+use umm_core::state;
 
 /// The drop-in that holds the switch (late in the order on purpose).
 pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";

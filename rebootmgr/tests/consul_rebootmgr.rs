@@ -1,7 +1,7 @@
 //! rebootmgr against a real Consul (one dev agent per test; extra nodes are
 //! catalog-only nodes, so each test owns its whole cluster).
 
-mod support;
+use umm_testsupport as support;
 
 use std::time::{Duration, Instant};
 use support::*;
@@ -648,7 +648,7 @@ fn sessions_are_destroyed_promptly_and_abandoned_ones_expire() {
     let c = a.client();
     for _ in 0..20 {
         let start = Instant::now();
-        let s = umm::rebootmgr::lock::Session::create(&c, "t", Duration::from_secs(600)).unwrap();
+        let s = umm_coord::lock::Session::create(&c, "t", Duration::from_secs(600)).unwrap();
         let id = s.id.clone();
         drop(s);
         assert!(
@@ -658,7 +658,7 @@ fn sessions_are_destroyed_promptly_and_abandoned_ones_expire() {
         );
         assert!(!c.session_exists(&id).unwrap());
     }
-    let s = umm::rebootmgr::lock::Session::create(&c, "t", Duration::from_secs(10)).unwrap();
+    let s = umm_coord::lock::Session::create(&c, "t", Duration::from_secs(10)).unwrap();
     let id = s.id.clone();
     s.abandon();
     assert!(c.session_exists(&id).unwrap());

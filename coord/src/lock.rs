@@ -7,8 +7,8 @@
 //! has a per-node reboot marker: a node that is down for its reboot keeps its
 //! slot without a live session, and frees it after its post-boot phase.
 
-use super::{node_key, Keys};
 use crate::consul::{Consul, ConsulError};
+use crate::protocol::{node_key, Keys};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,11 +1,11 @@
 //! rebootmgr and umm's coordination on a real multi-agent Consul cluster on
 //! loopback: a dev server and client agents, each standing for a node.
 
-mod support;
+use umm_testsupport as support;
 
 use std::time::{Duration, Instant};
 use support::*;
-use umm::rebootmgr::coordination::{self, CoordinationConfig, CoordinationError};
+use umm_coord::coordination::{self, CoordinationConfig, CoordinationError};
 
 fn wait_member_failed(agent: &Agent, name: &str) {
     let c = agent.client();

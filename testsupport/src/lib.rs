@@ -10,7 +10,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use umm::consul::Consul;
+use umm_coord::consul::Consul;
+
+/// The repository (the workspace root).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testsupport sits in the workspace root")
+        .to_path_buf()
+}
+
+/// The `rebootmgr` binary cargo built for the running integration test
+/// (`target/<profile>/rebootmgr`, beside the test's `deps/` directory).
+pub fn rebootmgr_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("rebootmgr"))
+        .expect("test executable in target/<profile>/deps");
+    assert!(
+        bin.exists(),
+        "{} missing: run these tests through `cargo test -p rebootmgr`",
+        bin.display()
+    );
+    bin
+}
 
 /// `CONSUL_BIN`, else whatever `scripts/install-consul.sh` installs/finds.
 pub fn consul_bin() -> PathBuf {
@@ -19,7 +44,7 @@ pub fn consul_bin() -> PathBuf {
         if let Some(b) = std::env::var_os("CONSUL_BIN").filter(|b| !b.is_empty()) {
             return PathBuf::from(b);
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-consul.sh");
+        let script = repo().join("scripts/install-consul.sh");
         let out = Command::new(&script)
             .stderr(Stdio::inherit())
             .output()
@@ -292,7 +317,7 @@ impl Node {
         p
     }
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rebootmgr"));
+        let mut cmd = Command::new(rebootmgr_bin());
         cmd.arg("--consul")
             .arg(&self.consul)
             .arg("--node")

@@ -2,14 +2,14 @@
 //! the service definitions, rebootmgr reads their tags as intended, and the
 //! scripts are syntactically valid shell.
 
-mod support;
+use umm_testsupport as support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use umm::rebootmgr::health::Rules;
+use umm_coord::health::Rules;
 
 fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/rebootmgr")
+    umm_testsupport::repo().join("examples/rebootmgr")
 }
 
 fn service_defs() -> Vec<(String, serde_json::Value)> {

@@ -1,16 +1,22 @@
 //! rebootmgr: reboot this node when it needs it and the cluster allows it.
-//! Only argument parsing and dispatch live here; see `umm::rebootmgr`.
+//! Only argument parsing and dispatch live here.
+
+mod exit;
+mod flow;
+mod local;
+mod status;
 
 use clap::{Args, Parser, Subcommand};
+use exit::{Abort, Exit};
+use flow::{Done, Reboot, Settings};
 use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use umm::consul::Consul;
-use umm::paths::Root;
-use umm::rebootmgr::flow::{self, Done, Reboot, Settings};
-use umm::rebootmgr::{self, status, Abort, Exit, Keys, NodeConfig};
+use umm_coord::consul::Consul;
+use umm_coord::protocol::{self as rebootmgr, Keys, NodeConfig};
+use umm_core::paths::Root;
 
 #[derive(Parser, Debug)]
 #[command(name = "rebootmgr", version, about = "Consul-coordinated reboots")]
@@ -168,7 +174,7 @@ fn main() -> ExitCode {
             if !msg.is_empty() {
                 println!("{msg}");
             }
-            ExitCode::SUCCESS
+            ExitCode::from(Exit::Ok.code() as u8)
         }
         Err(a) => {
             eprintln!("rebootmgr: {a}");
@@ -192,7 +198,7 @@ fn dispatch(cli: Cli) -> Result<String, Abort> {
         Some(Cmd::Status { json }) => {
             let node = node_name(&c, cli.node)?;
             let root = Root::from_env();
-            let trig = rebootmgr::TRIGGER_FILES
+            let trig = local::TRIGGER_FILES
                 .iter()
                 .find(|f| root.path(f).exists())
                 .map(|f| format!("file {f} exists"));
@@ -247,7 +253,7 @@ fn dispatch(cli: Cli) -> Result<String, Abort> {
                 }
             }
             // The limit only matters when taking a slot.
-            rebootmgr::lock::Semaphore::for_keys(&keys, 1).release(&c, &node)?;
+            umm_coord::lock::Semaphore::for_keys(&keys, 1).release(&c, &node)?;
             Ok(format!(
                 "released the slot of {node} in {} and its reboot markers",
                 keys.lock_prefix()
@@ -330,7 +336,7 @@ fn flag_key(
 
 /// Holds `/run/rebootmgr.lock` (flock) for the life of the process.
 fn single_instance(root: &Root) -> Result<std::fs::File, Abort> {
-    let path = root.path(rebootmgr::INSTANCE_LOCK);
+    let path = root.path(local::INSTANCE_LOCK);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -1,25 +1,15 @@
-//! rebootmgr: Consul-coordinated reboots (see docs/rebootmgr.md).
+//! The Consul KV layout of reboot coordination (docs/rebootmgr.md). Every key
+//! name is spelled here and nowhere else.
 //!
 //! The KV layout is the Python rebootmgr's, so a cluster can switch tools
 //! without migrating keys; what that tool lacked (N per group, node stop flag,
 //! a per-node marker that keeps a rebooting node's slot) is added beside it.
 
-pub mod coordination;
-pub mod flow;
-pub mod health;
-pub mod lock;
-pub mod status;
-
 use crate::consul::{Consul, ConsulError};
 use serde_json::{json, Value};
-use std::fmt;
 
 pub const PREFIX: &str = "service/rebootmgr";
 pub const GLOBAL_STOP: &str = "service/rebootmgr/stop";
-pub const TRIGGER_FILES: [&str; 2] = ["/var/run/reboot-required", "/var/run/reboot_required"];
-pub const PRE_BOOT_TASKS: &str = "/etc/rebootmgr/pre_boot_tasks";
-pub const POST_BOOT_TASKS: &str = "/etc/rebootmgr/post_boot_tasks";
-pub const INSTANCE_LOCK: &str = "/run/rebootmgr.lock";
 /// Tag that makes a service's checks count; the phase tags add services that
 /// count only before or only after the reboot.
 pub const TAG: &str = "rebootmgr";
@@ -81,83 +71,6 @@ impl Keys {
 
 pub fn node_key(node: &str, leaf: &str) -> String {
     format!("{PREFIX}/nodes/{node}/{leaf}")
-}
-
-/// Exit codes. Below 100: nothing to do, or try again later (the timer will).
-/// 100 and above: an operator has to look. Documented in docs/rebootmgr.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    Error = 1,
-    ChecksFailed = 2,
-    MemberNotAlive = 3,
-    LockBusy = 4,
-    LockLost = 5,
-    ConsulUnreachable = 6,
-    AlreadyRunning = 7,
-    RebootPending = 8,
-    InUmmMaintenance = 9,
-    TaskFailed = 100,
-    NodeDisabled = 101,
-    StopFlag = 102,
-    DidNotReboot = 103,
-    NotConfigured = 104,
-    TaskTimedOut = 105,
-    TaskRefused = 106,
-    RebootFailed = 107,
-    CleanupFailed = 108,
-    ConsulRefused = 109,
-    Usage = 110,
-}
-
-impl Exit {
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-
-    /// Failures while undoing always need an operator: a retryable code
-    /// becomes `TaskFailed`.
-    pub fn max_severity(self) -> Exit {
-        if self.code() >= 100 {
-            self
-        } else {
-            Exit::TaskFailed
-        }
-    }
-}
-
-/// Why a run ended without doing its job.
-#[derive(Debug)]
-pub struct Abort {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl Abort {
-    pub fn new(exit: Exit, message: impl Into<String>) -> Abort {
-        Abort {
-            exit,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Abort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (exit {})", self.message, self.exit.code())
-    }
-}
-
-impl std::error::Error for Abort {}
-
-impl From<ConsulError> for Abort {
-    fn from(e: ConsulError) -> Abort {
-        let exit = match &e {
-            ConsulError::Http { status: 403, .. } => Exit::ConsulRefused,
-            _ => Exit::ConsulUnreachable,
-        };
-        Abort::new(exit, e.to_string())
-    }
 }
 
 /// `service/rebootmgr/nodes/<node>/config`: `{"enabled":bool,"message":str,"group":str}`.

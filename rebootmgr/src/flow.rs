@@ -9,20 +9,21 @@
 //! Post-boot: stop flags → health (optionally waiting) → post-boot tasks →
 //! health → maintenance off → keys removed → slot released.
 
-use super::health;
-use super::lock::{Acquire, Semaphore, Session};
-use super::{
-    read_node_config, stop_flag_set, Abort, Exit, Keys, Marker, MarkerOwner, POST_BOOT_TASKS,
-    PRE_BOOT_TASKS, TAG, TAG_POSTBOOT, TAG_PREBOOT, TRIGGER_FILES,
-};
-use crate::consul::Consul;
-use crate::paths::{self, Root};
-use crate::tasks::{self, TaskError, TaskStatus};
+use crate::exit::{Abort, Exit};
+use crate::local::{POST_BOOT_TASKS, PRE_BOOT_TASKS, TRIGGER_FILES};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use umm_coord::consul::Consul;
+use umm_coord::health;
+use umm_coord::lock::{Acquire, Semaphore, Session};
+use umm_coord::protocol::{
+    read_node_config, stop_flag_set, Keys, Marker, MarkerOwner, TAG, TAG_POSTBOOT, TAG_PREBOOT,
+};
+use umm_core::paths::{self, Root};
+use umm_core::tasks::{self, TaskError, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reboot {
@@ -174,7 +175,7 @@ fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
 }
 
 fn boot_id(root: &Root) -> Option<String> {
-    crate::fsutil::read_optional(&root.path(paths::BOOT_ID))
+    umm_core::fsutil::read_optional(&root.path(paths::BOOT_ID))
         .ok()
         .flatten()
         .map(|s| s.trim().to_string())
@@ -317,7 +318,7 @@ fn pre_boot(
     c: &Consul,
     s: &Settings,
     keys: &Keys,
-    config: Option<Result<super::NodeConfig, String>>,
+    config: Option<Result<umm_coord::protocol::NodeConfig, String>>,
 ) -> Result<Done, Abort> {
     if s.check_triggers {
         match trigger(c, s, keys)? {
@@ -464,7 +465,7 @@ fn after_pre_boot_tasks(
     let marker = Marker {
         owner: MarkerOwner::Rebootmgr,
         boot_id: boot_id(&s.root),
-        since: crate::fsutil::now_unix(),
+        since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
     c.kv_put(&keys.marker(), &marker.to_json())?;
@@ -486,7 +487,7 @@ fn reboot(s: &Settings) -> Result<(), Abort> {
     match &s.reboot {
         Reboot::Record(path) => {
             use std::io::Write;
-            let line = format!("{} {}\n", s.node, crate::fsutil::now_unix());
+            let line = format!("{} {}\n", s.node, umm_core::fsutil::now_unix());
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -547,7 +548,7 @@ fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<D
     log::info!("found this node's reboot marker: post-boot phase");
     if let (Some(then), Some(now)) = (&marker.boot_id, boot_id(&s.root)) {
         if *then == now {
-            let age = crate::fsutil::now_unix().saturating_sub(marker.since);
+            let age = umm_core::fsutil::now_unix().saturating_sub(marker.since);
             if age < s.reboot_grace.as_secs() {
                 return Err(Abort::new(
                     Exit::RebootPending,

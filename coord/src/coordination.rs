@@ -7,10 +7,10 @@
 //! The slot is kept by the same per-node marker a rebooting node uses (owner
 //! "umm"), so it survives umm's own reboot into maintenance.
 
-use super::health;
-use super::lock::{Acquire, Semaphore, Session};
-use super::{Keys, Marker, MarkerOwner, TAG};
 use crate::consul::{Consul, ConsulError};
+use crate::health;
+use crate::lock::{Acquire, Semaphore, Session};
+use crate::protocol::{Keys, Marker, MarkerOwner, TAG};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ impl CoordinationConfig {
                             .ok_or_else(|| bad("an integer >= 1"))? as u32
                 }
                 "session_ttl" | "healthy_timeout" => {
-                    let d = crate::duration::parse(
+                    let d = umm_core::duration::parse(
                         v.as_str().ok_or_else(|| bad("a duration like \"60s\""))?,
                     )
                     .map_err(|e| format!("[coordination] {k}: {e}"))?;
@@ -124,7 +124,7 @@ fn setup(cfg: &CoordinationConfig, node: &str) -> Result<(Consul, Keys), Coordin
     let c = Consul::from_env(cfg.consul.as_deref());
     let group = match &cfg.group {
         Some(g) => Some(g.clone()),
-        None => super::read_node_config(&c, node)?
+        None => crate::protocol::read_node_config(&c, node)?
             .and_then(Result::ok)
             .and_then(|c| c.group),
     };
@@ -150,7 +150,7 @@ pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
     let marker = Marker {
         owner: MarkerOwner::Umm,
         boot_id: None,
-        since: crate::fsutil::now_unix(),
+        since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
     let done = c.kv_put(&keys.marker(), &marker.to_json()).and_then(|_| {

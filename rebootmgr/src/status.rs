@@ -1,11 +1,12 @@
 //! `rebootmgr status`: the cluster's view from this node, read-only.
 
-use super::health;
-use super::lock::LockState;
-use super::{read_node_config, Abort, Keys, Marker, PREFIX, TAG, TAG_PREBOOT};
-use crate::consul::Consul;
+use crate::exit::Abort;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use umm_coord::consul::Consul;
+use umm_coord::health;
+use umm_coord::lock::LockState;
+use umm_coord::protocol::{read_node_config, Keys, Marker, PREFIX, TAG, TAG_PREBOOT};
 
 /// Gathers the status as JSON (the text form is rendered from it).
 pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, Abort> {
@@ -19,7 +20,7 @@ pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, 
 
     let stop_flags: Vec<Value> = all
         .iter()
-        .filter(|e| e.key == super::GLOBAL_STOP || e.key.ends_with("_stop") || e.key.ends_with("/stop"))
+        .filter(|e| e.key == umm_coord::protocol::GLOBAL_STOP || e.key.ends_with("_stop") || e.key.ends_with("/stop"))
         .map(|e| json!({"key": e.key, "reason": e.value_str(), "applies_here": keys.stop_flags().contains(&e.key)}))
         .collect();
     let live: BTreeSet<String> = all.iter().filter_map(|e| e.session.clone()).collect();
