@@ -122,13 +122,7 @@ impl From<ConsulError> for CoordinationError {
 
 fn setup(cfg: &CoordinationConfig, node: &str) -> Result<(Consul, Keys), CoordinationError> {
     let c = Consul::from_env(cfg.consul.as_deref());
-    let group = match &cfg.group {
-        Some(g) => Some(g.clone()),
-        None => crate::protocol::read_node_config(&c, node)?
-            .and_then(Result::ok)
-            .and_then(|c| c.group),
-    };
-    let keys = Keys::new(node, group.as_deref());
+    let keys = crate::protocol::node_keys(&c, node, cfg.group.as_deref())?;
     Ok((c, keys))
 }
 

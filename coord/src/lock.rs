@@ -8,7 +8,7 @@
 //! slot without a live session, and frees it after its post-boot phase.
 
 use crate::consul::{Consul, ConsulError};
-use crate::protocol::{node_key, Keys};
+use crate::protocol::{listing, semaphore_key, Keys};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,7 +151,7 @@ impl Semaphore {
     }
 
     pub fn lock_key(&self) -> String {
-        format!("{}/.lock", self.prefix)
+        semaphore_key(&self.prefix)
     }
 
     /// Current state (holders as recorded, not pruned) and its modify index.
@@ -166,7 +166,7 @@ impl Semaphore {
     fn live_sessions(&self, c: &Consul) -> Result<BTreeSet<String>, ConsulError> {
         Ok(c.kv_list(&format!("{}/", self.prefix))?
             .into_iter()
-            .filter(|e| !e.key.ends_with("/.lock"))
+            .filter(|e| !listing::is_semaphore(&e.key))
             .filter_map(|e| e.session)
             .collect())
     }
@@ -175,8 +175,7 @@ impl Semaphore {
         let live = self.live_sessions(c)?;
         let mut dead = Vec::new();
         for (node, session) in &st.holders {
-            if !live.contains(session) && c.kv_get(&node_key(node, "reboot_in_progress"))?.is_none()
-            {
+            if !live.contains(session) && c.kv_get(&Keys::new(node, None).marker())?.is_none() {
                 dead.push(node.clone());
             }
         }

@@ -16,6 +16,16 @@ pub const TAG: &str = "rebootmgr";
 pub const TAG_PREBOOT: &str = "rebootmgr_preboot";
 pub const TAG_POSTBOOT: &str = "rebootmgr_postboot";
 
+// Leaf names under `service/rebootmgr/nodes/<node>/` and of the grouped keys.
+const STOP: &str = "stop";
+const CONFIG: &str = "config";
+/// The per-node trigger key's leaf (`rebootmgr status` names it by this).
+pub const REBOOT_REQUIRED: &str = "reboot_required";
+const REBOOT_IN_PROGRESS: &str = "reboot_in_progress";
+const LOCK: &str = "lock";
+/// The semaphore's key below a lock prefix (`<prefix>/.lock`).
+const SEMAPHORE: &str = ".lock";
+
 /// Key names. `group` is the node's group (from its config or `--group`).
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -30,6 +40,22 @@ impl Keys {
             group: group.filter(|g| !g.is_empty()).map(str::to_string),
         }
     }
+    /// The keys of `node` in the group it coordinates in: `explicit` (a
+    /// `--group`, umm's `[coordination] group`) wins, even when empty
+    /// (ungrouped); else the group in the node's config; else ungrouped.
+    /// The one place that chooses a node's group.
+    pub fn choose(
+        node: &str,
+        explicit: Option<&str>,
+        config: Option<&Result<NodeConfig, String>>,
+    ) -> Keys {
+        let from_config = || {
+            config
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|cfg| cfg.group.as_deref())
+        };
+        Keys::new(node, explicit.or_else(from_config))
+    }
     fn grouped(&self, suffix: &str) -> String {
         match &self.group {
             Some(g) => format!("{PREFIX}/{g}_{suffix}"),
@@ -37,28 +63,28 @@ impl Keys {
         }
     }
     pub fn group_stop(&self) -> Option<String> {
-        self.group.as_ref().map(|g| format!("{PREFIX}/{g}_stop"))
+        self.group.as_ref().map(|g| format!("{PREFIX}/{g}_{STOP}"))
     }
     pub fn node_stop(&self) -> String {
-        node_key(&self.node, "stop")
+        node_key(&self.node, STOP)
     }
     pub fn config(&self) -> String {
-        node_key(&self.node, "config")
+        node_key(&self.node, CONFIG)
     }
     pub fn reboot_required(&self) -> String {
-        node_key(&self.node, "reboot_required")
+        node_key(&self.node, REBOOT_REQUIRED)
     }
     /// Per-node marker (JSON [`Marker`]); holds the node's slot while it reboots.
     pub fn marker(&self) -> String {
-        node_key(&self.node, "reboot_in_progress")
+        node_key(&self.node, REBOOT_IN_PROGRESS)
     }
     /// The Python tool's marker: the node's name.
     pub fn shared_marker(&self) -> String {
-        self.grouped("reboot_in_progress")
+        self.grouped(REBOOT_IN_PROGRESS)
     }
-    /// Semaphore prefix; the semaphore itself is `<prefix>/.lock`.
+    /// Semaphore prefix; the semaphore itself is [`semaphore_key`] of it.
     pub fn lock_prefix(&self) -> String {
-        self.grouped("lock")
+        self.grouped(LOCK)
     }
     /// Every stop flag that applies to this node, most general first.
     pub fn stop_flags(&self) -> Vec<String> {
@@ -71,6 +97,36 @@ impl Keys {
 
 pub fn node_key(node: &str, leaf: &str) -> String {
     format!("{PREFIX}/nodes/{node}/{leaf}")
+}
+
+/// The semaphore key of a lock prefix.
+pub fn semaphore_key(lock_prefix: &str) -> String {
+    format!("{lock_prefix}/{SEMAPHORE}")
+}
+
+/// Recognising keys in a listing of [`PREFIX`] (`rebootmgr status`).
+pub mod listing {
+    use super::*;
+
+    /// A stop flag: global, a group's or a node's.
+    pub fn is_stop_flag(key: &str) -> bool {
+        key == GLOBAL_STOP
+            || key.ends_with(&format!("_{STOP}"))
+            || key.ends_with(&format!("/{STOP}"))
+    }
+    /// The node whose per-node marker this key is.
+    pub fn marker_node(key: &str) -> Option<&str> {
+        key.strip_prefix(&format!("{PREFIX}/nodes/"))?
+            .strip_suffix(&format!("/{REBOOT_IN_PROGRESS}"))
+    }
+    /// A shared (Python tool's) marker, ungrouped or a group's.
+    pub fn is_shared_marker(key: &str) -> bool {
+        key.ends_with(REBOOT_IN_PROGRESS) && !key.starts_with(&format!("{PREFIX}/nodes/"))
+    }
+    /// A semaphore key (below any lock prefix).
+    pub fn is_semaphore(key: &str) -> bool {
+        key.ends_with(&format!("/{SEMAPHORE}"))
+    }
 }
 
 /// `service/rebootmgr/nodes/<node>/config`: `{"enabled":bool,"message":str,"group":str}`.
@@ -132,8 +188,36 @@ pub fn read_node_config(
     c: &Consul,
     node: &str,
 ) -> Result<Option<Result<NodeConfig, String>>, ConsulError> {
-    Ok(c.kv_get(&node_key(node, "config"))?
+    Ok(c.kv_get(&node_key(node, CONFIG))?
         .map(|e| NodeConfig::parse(&e.value_str())))
+}
+
+/// [`Keys::choose`], reading the node's config only when no group is given.
+pub fn node_keys(c: &Consul, node: &str, explicit: Option<&str>) -> Result<Keys, ConsulError> {
+    Ok(match explicit {
+        Some(_) => Keys::choose(node, explicit, None),
+        None => Keys::choose(node, None, read_node_config(c, node)?.as_ref()),
+    })
+}
+
+/// The node the shared (Python tool's) marker names, and its modify index.
+pub fn shared_marker_node(c: &Consul, keys: &Keys) -> Result<Option<(String, u64)>, ConsulError> {
+    Ok(c.kv_get(&keys.shared_marker())?
+        .map(|e| (e.value_str().trim().to_string(), e.modify_index)))
+}
+
+/// Deletes the node's reboot markers: its per-node marker, and the shared
+/// marker if it names this node. Tries both; the first error is returned.
+pub fn delete_markers(c: &Consul, keys: &Keys) -> Result<(), ConsulError> {
+    let own = c.kv_delete(&keys.marker());
+    let shared = match shared_marker_node(c, keys) {
+        Ok(Some((n, index))) if n == keys.node => {
+            c.kv_delete_cas(&keys.shared_marker(), index).map(drop)
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    own.and(shared)
 }
 
 /// Who holds a per-node marker.
@@ -215,6 +299,54 @@ mod tests {
             "service/rebootmgr/compute_reboot_in_progress"
         );
         assert_eq!(g.lock_prefix(), "service/rebootmgr/compute_lock");
+    }
+
+    #[test]
+    fn the_explicit_group_wins_then_the_node_config() {
+        let cfg = |g: Option<&str>| {
+            Ok(NodeConfig {
+                group: g.map(str::to_string),
+                ..Default::default()
+            })
+        };
+        let (none, bad) = (None, Some(Err("not JSON".to_string())));
+        let (g, other) = (Some(cfg(Some("cfg"))), Some(cfg(None)));
+        for (explicit, config, want) in [
+            (None, &none, None),
+            (None, &bad, None),
+            (None, &other, None),
+            (None, &g, Some("cfg")),
+            (Some("cli"), &g, Some("cli")),
+            (Some("cli"), &none, Some("cli")),
+            // An empty explicit group means ungrouped, not "from the config".
+            (Some(""), &g, None),
+        ] {
+            let k = Keys::choose("n1", explicit, config.as_ref());
+            assert_eq!(k.group.as_deref(), want, "{explicit:?} {config:?}");
+            assert_eq!(k.node, "n1");
+        }
+    }
+
+    #[test]
+    fn listing_recognises_the_keys_it_writes() {
+        let g = Keys::new("n1", Some("compute"));
+        for k in g.stop_flags() {
+            assert!(listing::is_stop_flag(&k), "{k}");
+        }
+        assert!(!listing::is_stop_flag(&g.config()));
+        assert_eq!(listing::marker_node(&g.marker()), Some("n1"));
+        assert_eq!(listing::marker_node(&g.shared_marker()), None);
+        assert!(listing::is_shared_marker(&g.shared_marker()));
+        assert!(listing::is_shared_marker(
+            &Keys::new("n1", None).shared_marker()
+        ));
+        assert!(!listing::is_shared_marker(&g.marker()));
+        assert!(listing::is_semaphore(&semaphore_key(&g.lock_prefix())));
+        assert_eq!(
+            semaphore_key(&g.lock_prefix()),
+            "service/rebootmgr/compute_lock/.lock"
+        );
+        assert!(!listing::is_semaphore(&g.lock_prefix()));
     }
 
     #[test]
