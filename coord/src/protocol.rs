@@ -95,7 +95,7 @@ impl Keys {
     }
 }
 
-pub fn node_key(node: &str, leaf: &str) -> String {
+fn node_key(node: &str, leaf: &str) -> String {
     format!("{PREFIX}/nodes/{node}/{leaf}")
 }
 

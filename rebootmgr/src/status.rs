@@ -6,40 +6,31 @@ use std::collections::BTreeSet;
 use umm_coord::consul::Consul;
 use umm_coord::health;
 use umm_coord::lock::LockState;
-use umm_coord::protocol::{read_node_config, Keys, Marker, PREFIX, TAG, TAG_PREBOOT};
+use umm_coord::protocol::{listing, read_node_config, Keys, Marker, PREFIX, TAG, TAG_PREBOOT};
 
 /// Gathers the status as JSON (the text form is rendered from it).
 pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, Abort> {
     let all = c.kv_list(&format!("{PREFIX}/"))?;
     let config = read_node_config(c, node)?;
-    let group = config
-        .as_ref()
-        .and_then(|r| r.as_ref().ok())
-        .and_then(|c| c.group.clone());
-    let keys = Keys::new(node, group.as_deref());
+    let keys = Keys::choose(node, None, config.as_ref());
+    let group = keys.group.clone();
 
     let stop_flags: Vec<Value> = all
         .iter()
-        .filter(|e| e.key == umm_coord::protocol::GLOBAL_STOP || e.key.ends_with("_stop") || e.key.ends_with("/stop"))
+        .filter(|e| listing::is_stop_flag(&e.key))
         .map(|e| json!({"key": e.key, "reason": e.value_str(), "applies_here": keys.stop_flags().contains(&e.key)}))
         .collect();
     let live: BTreeSet<String> = all.iter().filter_map(|e| e.session.clone()).collect();
     let markers: Vec<(String, Marker)> = all
         .iter()
-        .filter(|e| {
-            e.key.starts_with(&format!("{PREFIX}/nodes/")) && e.key.ends_with("/reboot_in_progress")
-        })
         .filter_map(|e| {
-            let n = e
-                .key
-                .strip_prefix(&format!("{PREFIX}/nodes/"))?
-                .strip_suffix("/reboot_in_progress")?;
+            let n = listing::marker_node(&e.key)?;
             Some((n.to_string(), Marker::parse(&e.value_str())))
         })
         .collect();
     let locks: Vec<Value> = all
         .iter()
-        .filter(|e| e.key.ends_with("/.lock"))
+        .filter(|e| listing::is_semaphore(&e.key))
         .map(|e| {
             let st = LockState::parse(&e.value_str());
             let holders: Vec<Value> = st
@@ -64,7 +55,7 @@ pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, 
         })
         .chain(
             all.iter()
-                .filter(|e| e.key.ends_with("reboot_in_progress") && !e.key.starts_with(&format!("{PREFIX}/nodes/")))
+                .filter(|e| listing::is_shared_marker(&e.key))
                 .map(|e| json!({"key": e.key, "node": e.value_str()})),
         )
         .collect();
