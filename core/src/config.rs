@@ -40,7 +40,9 @@ pub struct Config {
     pub keep_units: Vec<String>,
     /// Per-hook time limit; then SIGTERM, then SIGKILL.
     pub hook_timeout: Duration,
-    /// The `[coordination]` table (Consul), read by the CLI only.
+    /// The `[coordination]` table (Consul), read by the CLI only. Kept raw:
+    /// its keys are validated in one place, umm-coord's
+    /// `CoordinationConfig::from_table` (core may not depend on coord).
     pub coordination: Option<toml::Table>,
 }
 

@@ -9,8 +9,10 @@
 //! Post-boot: stop flags → health (optionally waiting) → post-boot tasks →
 //! health → maintenance off → keys removed → slot released.
 
+use crate::decide::{self, Phase};
 use crate::exit::{Abort, Exit};
-use crate::local::{POST_BOOT_TASKS, PRE_BOOT_TASKS, TRIGGER_FILES};
+use crate::local::{POST_BOOT_TASKS, PRE_BOOT_TASKS};
+use crate::trigger::{self, Trigger};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,12 +20,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use umm_coord::consul::Consul;
 use umm_coord::health;
-use umm_coord::lock::{Acquire, Semaphore, Session};
+use umm_coord::lock::{Semaphore, Session};
 use umm_coord::protocol::{
-    read_node_config, stop_flag_set, Keys, Marker, MarkerOwner, TAG, TAG_POSTBOOT, TAG_PREBOOT,
+    self, read_node_config, shared_marker_node, stop_flag_set, Keys, Marker, MarkerOwner,
+    NodeConfig, TAG, TAG_POSTBOOT, TAG_PREBOOT,
 };
 use umm_core::paths::{self, Root};
-use umm_core::tasks::{self, TaskError, TaskStatus};
+use umm_core::tasks;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reboot {
@@ -109,14 +112,13 @@ impl StopWatch {
         );
         let handle = std::thread::spawn(move || {
             while !q2.load(Ordering::SeqCst) {
-                match stop_flag_set(&c, &keys) {
-                    Ok(Some((k, v))) => {
-                        *r2.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(format!("stop flag {k} is set: {v:?}"));
+                match stop_flag_set(&c, &keys).map(decide::stop_flag) {
+                    Ok(Err(a)) => {
+                        *r2.lock().unwrap_or_else(|p| p.into_inner()) = Some(a.message);
                         f2.store(true, Ordering::SeqCst);
                         return;
                     }
-                    Ok(None) => {}
+                    Ok(Ok(_)) => {}
                     Err(e) => log::warn!("reading stop flags: {e}"),
                 }
                 // Drop unparks us: quitting costs no polling delay.
@@ -165,13 +167,7 @@ impl Drop for StopWatch {
 }
 
 fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
-    match stop_flag_set(c, keys)? {
-        Some((k, v)) => Err(Abort::new(
-            Exit::StopFlag,
-            format!("stop flag {k} is set: {v:?}"),
-        )),
-        None => Ok(()),
-    }
+    decide::stop_flag(stop_flag_set(c, keys)?).map(drop)
 }
 
 fn boot_id(root: &Root) -> Option<String> {
@@ -182,32 +178,22 @@ fn boot_id(root: &Root) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Which trigger asks for a reboot, if any.
-pub fn trigger(c: &Consul, s: &Settings, keys: &Keys) -> Result<Option<String>, Abort> {
-    for f in TRIGGER_FILES {
-        if s.root.path(f).exists() {
-            return Ok(Some(format!("file {f} exists")));
-        }
+/// The trigger, read only with `--check-triggers` (without, the command
+/// line asked for the reboot).
+fn trigger(c: &Consul, s: &Settings, keys: &Keys) -> Result<Option<Trigger>, Abort> {
+    if !s.check_triggers {
+        return Ok(None);
     }
-    if c.kv_get(&keys.reboot_required())?.is_some() {
-        return Ok(Some(format!("key {} exists", keys.reboot_required())));
-    }
-    Ok(None)
+    Ok(trigger::reboot_required(c, &s.root, keys)?)
 }
 
 fn health(c: &Consul, node: &str, phase_tag: &str) -> Result<(), Abort> {
     let members = health::check_members(c)?;
     if !members.is_empty() {
-        return Err(Abort::new(Exit::MemberNotAlive, members.join("; ")));
+        return decide::health(members, vec![]).map(drop);
     }
-    let blockers = health::check_services(c, node, &[TAG, phase_tag])?;
-    if !blockers.is_empty() {
-        return Err(Abort::new(
-            Exit::ChecksFailed,
-            format!("checks failing: {}", blockers.join("; ")),
-        ));
-    }
-    Ok(())
+    let failing = health::check_services(c, node, &[TAG, phase_tag])?;
+    decide::health(members, failing).map(drop)
 }
 
 fn task_env(s: &Settings, keys: &Keys, phase: &str) -> Vec<(String, String)> {
@@ -244,18 +230,13 @@ fn run_tasks(
             log::info!("{} {phase} task(s) done", done.len());
             Ok(())
         }
-        Err(TaskError::Interrupted { .. }) => {
-            stop.check()?;
-            Err(Abort::new(Exit::StopFlag, "stop flag set during tasks"))
-        }
-        Err(e @ TaskError::Failed(_)) => {
-            let exit = match &e {
-                TaskError::Failed(o) if o.status == TaskStatus::TimedOut => Exit::TaskTimedOut,
-                _ => Exit::TaskFailed,
-            };
-            Err(Abort::new(exit, e.to_string()))
-        }
-        Err(e) => Err(Abort::new(Exit::TaskRefused, e.to_string())),
+        Err(e) => match decide::task_failure(&e) {
+            Some(a) => Err(a),
+            None => {
+                stop.check()?;
+                Err(Abort::new(Exit::StopFlag, "stop flag set during tasks"))
+            }
+        },
     }
 }
 
@@ -282,110 +263,63 @@ fn wait(d: Duration, stop: &StopWatch, session: Option<&Session>) -> Result<(), 
 /// The whole run. `Ok` is exit 0.
 pub fn run(c: &Consul, s: &Settings) -> Result<Done, Abort> {
     let config = read_node_config(c, &s.node)?;
-    let group = s.group.clone().or_else(|| {
-        config
-            .as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .and_then(|cfg| cfg.group.clone())
-    });
-    let keys = Keys::new(&s.node, group.as_deref());
+    let keys = Keys::choose(&s.node, s.group.as_deref(), config.as_ref());
+    let marker = c
+        .kv_get(&keys.marker())?
+        .map(|e| Marker::parse(&e.value_str()));
+    let shared = match marker {
+        Some(_) => None,
+        None => shared_marker_node(c, &keys)?.map(|(n, _)| n),
+    };
+    match decide::phase(&keys, marker, shared.as_deref())? {
+        Phase::PostBoot(marker) => post_boot(c, s, &keys, &marker),
+        Phase::PreBoot => pre_boot(c, s, &keys, config),
+    }
+}
 
-    if let Some(e) = c.kv_get(&keys.marker())? {
-        let marker = Marker::parse(&e.value_str());
-        if marker.owner == MarkerOwner::Umm {
-            return Err(Abort::new(
-                Exit::InUmmMaintenance,
-                "node is in umm maintenance (coordinated); `umm off` ends it",
-            ));
+/// Ends the run when a step says so.
+macro_rules! step {
+    ($e:expr) => {
+        if let Some(done) = $e? {
+            return Ok(done);
         }
-        return post_boot(c, s, &keys, &marker);
-    }
-    if let Some(e) = c.kv_get(&keys.shared_marker())? {
-        if e.value_str().trim() == s.node {
-            let marker = Marker {
-                owner: MarkerOwner::Rebootmgr,
-                boot_id: None,
-                since: 0,
-                group: keys.group.clone(),
-            };
-            return post_boot(c, s, &keys, &marker);
-        }
-    }
-    pre_boot(c, s, &keys, config)
+    };
 }
 
 fn pre_boot(
     c: &Consul,
     s: &Settings,
     keys: &Keys,
-    config: Option<Result<umm_coord::protocol::NodeConfig, String>>,
+    config: Option<Result<NodeConfig, String>>,
 ) -> Result<Done, Abort> {
-    if s.check_triggers {
-        match trigger(c, s, keys)? {
-            Some(t) => log::info!("reboot required: {t}"),
-            None => return Ok(Done::NothingToDo("no reboot required".into())),
-        }
-    } else {
-        log::info!("reboot requested on the command line");
+    let trig = trigger(c, s, keys)?;
+    step!(decide::required(
+        s.check_triggers,
+        trig.as_ref(),
+        "no reboot required"
+    ));
+    match &trig {
+        Some(t) => log::info!("reboot required: {}", t.describe()),
+        None => log::info!("reboot requested on the command line"),
     }
-    check_stop(c, keys)?;
-    match config {
-        None => {
-            return Err(Abort::new(
-                Exit::NotConfigured,
-                format!(
-                    "{} is missing (`rebootmgr config --enable` creates it)",
-                    keys.config()
-                ),
-            ))
-        }
-        Some(Err(e)) => {
-            return Err(Abort::new(
-                Exit::NotConfigured,
-                format!("{}: {e}", keys.config()),
-            ))
-        }
-        Some(Ok(cfg)) if !cfg.enabled => {
-            return Err(Abort::new(
-                Exit::NodeDisabled,
-                format!("rebootmgr is disabled for this node: {:?}", cfg.message),
-            ))
-        }
-        Some(Ok(_)) => {}
-    }
-    if c.node_address(&s.node)?.is_none() {
-        // A misspelt --node must not pass health checks on no services.
-        return Err(Abort::new(
-            Exit::NotConfigured,
-            format!("node {} is not registered in Consul's catalog", s.node),
+    step!(decide::stop_flag(stop_flag_set(c, keys)?));
+    step!(decide::node_config(keys, config.as_ref()));
+    step!(decide::registered(
+        &s.node,
+        c.node_address(&s.node)?.is_some()
+    ));
+    if s.max_parallel <= 1 {
+        let holder = shared_marker_node(c, keys)?.map(|(n, _)| n);
+        step!(decide::shared_marker(
+            keys,
+            s.max_parallel,
+            holder.as_deref()
         ));
     }
     let sem = Semaphore::for_keys(keys, s.max_parallel);
-    if s.max_parallel <= 1 {
-        // A node driven by the Python tool announces itself only here.
-        if let Some(e) = c.kv_get(&keys.shared_marker())? {
-            if e.value_str().trim() != s.node {
-                return Err(Abort::new(
-                    Exit::LockBusy,
-                    format!(
-                        "reboot of {} in progress ({})",
-                        e.value_str().trim(),
-                        keys.shared_marker()
-                    ),
-                ));
-            }
-        }
-    }
     let session = Session::create(c, &format!("rebootmgr {}", s.node), s.session_ttl)?;
-    match sem.try_acquire(c, &s.node, &session.id)? {
-        Acquire::Acquired => log::info!("took a reboot slot in {}", sem.lock_key()),
-        Acquire::Busy { holders, limit } => {
-            return Err(Abort::new(
-                Exit::LockBusy,
-                format!("all {limit} reboot slot(s) taken by {}", holders.join(", ")),
-            ))
-        }
-    }
+    step!(decide::slot(sem.try_acquire(c, &s.node, &session.id)?));
+    log::info!("took a reboot slot in {}", sem.lock_key());
     let result = holding_slot(c, s, keys, &sem, &session);
     if !matches!(result, Ok(Done::RebootIssued)) {
         if let Err(e) = sem.release(c, &s.node) {
@@ -406,13 +340,7 @@ fn holding_slot(
     let stop = StopWatch::start(c, keys, s.poll);
     let result = run_tasks(s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)
         .and_then(|()| after_pre_boot_tasks(c, s, keys, sem, session, &stop));
-    let undo = match &result {
-        Ok(Done::RebootIssued) | Ok(Done::DryRun) => false,
-        // A stop flag means "do nothing": the operator takes over.
-        Err(a) if a.exit == Exit::StopFlag => false,
-        _ => !s.dry_run,
-    };
-    if !undo {
+    if !decide::undo_pre_boot_tasks(&result, s.dry_run) {
         return result;
     }
     // The pre-boot tasks may have prepared the node (evacuated, disabled a
@@ -420,17 +348,7 @@ fn holding_slot(
     log::warn!("no reboot after the pre-boot tasks: running the post-boot tasks to undo them");
     match run_tasks(s, keys, POST_BOOT_TASKS, "abort", &stop) {
         Ok(()) => result,
-        Err(u) => Err(Abort::new(
-            u.exit.max_severity(),
-            format!(
-                "undoing the pre-boot tasks failed: {}; the run had ended with: {}",
-                u.message,
-                match &result {
-                    Ok(_) => "reboot no longer required".to_string(),
-                    Err(a) => a.to_string(),
-                }
-            ),
-        )),
+        Err(u) => Err(decide::undo_failed(u, &result)),
     }
 }
 
@@ -446,15 +364,15 @@ fn after_pre_boot_tasks(
     log::info!("settle wait: {:?}", s.settle);
     wait(s.settle, stop, Some(session))?;
     check_stop(c, keys)?;
-    if s.check_triggers && trigger(c, s, keys)?.is_none() {
-        return Ok(Done::NothingToDo("reboot no longer required".into()));
-    }
-    if session.is_lost() || !sem.holds(c, &s.node, &session.id)? {
-        return Err(Abort::new(
-            Exit::LockLost,
-            "lost the reboot slot during the settle wait",
-        ));
-    }
+    let trig = trigger(c, s, keys)?;
+    step!(decide::required(
+        s.check_triggers,
+        trig.as_ref(),
+        "reboot no longer required"
+    ));
+    step!(decide::slot_kept(
+        !session.is_lost() && sem.holds(c, &s.node, &session.id)?
+    ));
     health(c, &s.node, TAG_PREBOOT)?;
     log::debug!("pre-boot phase took {:?}", work_started.elapsed());
     if s.dry_run {
@@ -528,39 +446,23 @@ fn clear_reboot_state(c: &Consul, s: &Settings, keys: &Keys) {
     if let Err(e) = c.set_node_maintenance(&s.node, false, "") {
         log::error!("turning node maintenance off: {e}");
     }
-    delete_markers(c, s, keys);
+    delete_markers(c, keys);
 }
 
-fn delete_markers(c: &Consul, s: &Settings, keys: &Keys) {
-    if let Err(e) = c.kv_delete(&keys.marker()) {
-        log::error!("deleting {}: {e}", keys.marker());
-    }
-    match c.kv_get(&keys.shared_marker()) {
-        Ok(Some(e)) if e.value_str().trim() == s.node => {
-            let _ = c.kv_delete_cas(&keys.shared_marker(), e.modify_index);
-        }
-        Ok(_) => {}
-        Err(e) => log::error!("reading {}: {e}", keys.shared_marker()),
+fn delete_markers(c: &Consul, keys: &Keys) {
+    if let Err(e) = protocol::delete_markers(c, keys) {
+        log::error!("deleting the reboot markers: {e}");
     }
 }
 
 fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<Done, Abort> {
     log::info!("found this node's reboot marker: post-boot phase");
-    if let (Some(then), Some(now)) = (&marker.boot_id, boot_id(&s.root)) {
-        if *then == now {
-            let age = umm_core::fsutil::now_unix().saturating_sub(marker.since);
-            if age < s.reboot_grace.as_secs() {
-                return Err(Abort::new(
-                    Exit::RebootPending,
-                    format!("reboot issued {age} s ago, not yet happened"),
-                ));
-            }
-            return Err(Abort::new(
-                Exit::DidNotReboot,
-                format!("reboot issued {age} s ago but the boot id is unchanged: the node did not reboot"),
-            ));
-        }
-    }
+    step!(decide::rebooted(
+        marker,
+        boot_id(&s.root).as_deref(),
+        umm_core::fsutil::now_unix(),
+        s.reboot_grace
+    ));
     check_stop(c, keys)?;
     let stop = StopWatch::start(c, keys, s.poll);
     wait_healthy(c, s, &stop)?;
@@ -578,7 +480,7 @@ fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<D
         )
     })?;
     c.kv_delete(&keys.reboot_required())?;
-    delete_markers(c, s, keys);
+    delete_markers(c, keys);
     Semaphore::for_keys(keys, s.max_parallel)
         .release(c, &s.node)
         .map_err(|e| {
@@ -595,18 +497,16 @@ fn wait_healthy(c: &Consul, s: &Settings, stop: &StopWatch) -> Result<(), Abort>
     let deadline = s.wait_until_healthy.map(|d| Instant::now() + d);
     loop {
         stop.check()?;
-        match health(c, &s.node, TAG_POSTBOOT) {
-            Ok(()) => return Ok(()),
-            Err(a) if a.exit == Exit::ChecksFailed || a.exit == Exit::MemberNotAlive => {
-                match deadline {
-                    Some(d) if Instant::now() < d => {
-                        log::info!("waiting until healthy: {}", a.message);
-                        wait(Duration::from_secs(2).min(d - Instant::now()), stop, None)?;
-                    }
-                    _ => return Err(a),
-                }
+        let Err(a) = health(c, &s.node, TAG_POSTBOOT) else {
+            return Ok(());
+        };
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match decide::health_retry(&a, left) {
+            Some(pause) => {
+                log::info!("waiting until healthy: {}", a.message);
+                wait(pause, stop, None)?;
             }
-            Err(a) => return Err(a),
+            None => return Err(a),
         }
     }
 }

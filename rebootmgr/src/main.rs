@@ -2,6 +2,7 @@
 //! Only argument parsing and dispatch live here.
 
 mod cmd;
+mod decide;
 mod exit;
 mod flow;
 mod local;
