@@ -92,6 +92,16 @@ pub struct Member {
     pub status: i64,
 }
 
+/// A server in Consul's Raft configuration, with autopilot's view of its
+/// health (`/v1/operator/raft/configuration` + `/v1/operator/autopilot/health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftServer {
+    pub node: String,
+    pub voter: bool,
+    /// Autopilot says healthy; a server missing from autopilot's list is not.
+    pub healthy: bool,
+}
+
 /// The check Consul adds to a node in maintenance.
 pub const NODE_MAINTENANCE_CHECK: &str = "_node_maintenance";
 
@@ -364,6 +374,67 @@ impl Consul {
                 })
             })
             .collect()
+    }
+
+    /// The Raft configuration: every server, and whether it votes
+    /// (`healthy` is left false: see [`Consul::autopilot_healthy`]). Needs
+    /// `operator:read`.
+    pub fn raft_configuration(&self) -> Result<Vec<RaftServer>> {
+        let what = "raft configuration";
+        let cfg = self.json("GET", "/v1/operator/raft/configuration", None, what)?;
+        let servers = cfg
+            .get("Servers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ConsulError::Decode {
+                what: what.into(),
+                err: "no Servers list".into(),
+            })?;
+        servers
+            .iter()
+            .map(|s| {
+                Ok(RaftServer {
+                    node: str_field(s, "Node", what)?,
+                    voter: s.get("Voter").and_then(Value::as_bool).unwrap_or(false),
+                    healthy: false,
+                })
+            })
+            .collect()
+    }
+
+    /// Names of the servers autopilot reports healthy. Consul answers 429
+    /// (with the same body) while the cluster as a whole is unhealthy: that
+    /// is an answer, not an error.
+    pub fn autopilot_healthy(&self) -> Result<Vec<String>> {
+        let what = "autopilot health";
+        let (status, text) = self.request("GET", "/v1/operator/autopilot/health", None, what)?;
+        if status != 200 && status != 429 {
+            return Err(ConsulError::Http {
+                what: what.to_string(),
+                status,
+                body: text,
+            });
+        }
+        let v = parse(&text, what)?;
+        Ok(v.get("Servers")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .filter(|s| s.get("Healthy").and_then(Value::as_bool) == Some(true))
+                    .filter_map(|s| s.get("Name").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The Raft configuration with autopilot's health of each server.
+    pub fn raft_servers(&self) -> Result<Vec<RaftServer>> {
+        let mut servers = self.raft_configuration()?;
+        let healthy = self.autopilot_healthy()?;
+        for s in &mut servers {
+            s.healthy = healthy.contains(&s.node);
+        }
+        Ok(servers)
     }
 
     /// `/v1/catalog/node/<node>`; `None` when Consul does not know the node.

@@ -93,6 +93,9 @@ pub enum CoordinationError {
     RebootInProgress,
     /// The node's checks did not pass within the timeout.
     Unhealthy(Vec<String>),
+    /// This node is a voting Consul server whose reboot would cost the Raft
+    /// quorum (see `health::evaluate_quorum`).
+    QuorumAtRisk(Vec<String>),
 }
 
 impl fmt::Display for CoordinationError {
@@ -108,6 +111,7 @@ impl fmt::Display for CoordinationError {
             }
             CoordinationError::RebootInProgress => write!(f, "rebootmgr is rebooting this node"),
             CoordinationError::Unhealthy(b) => write!(f, "checks still failing: {}", b.join("; ")),
+            CoordinationError::QuorumAtRisk(b) => write!(f, "{}", b.join("; ")),
         }
     }
 }
@@ -134,6 +138,10 @@ pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
         if Marker::parse(&e.value_str()).owner == MarkerOwner::Rebootmgr {
             return Err(CoordinationError::RebootInProgress);
         }
+    }
+    let quorum = health::check_quorum(&c, node)?;
+    if !quorum.is_empty() {
+        return Err(CoordinationError::QuorumAtRisk(quorum));
     }
     let sem = Semaphore::for_keys(&keys, cfg.max_parallel);
     let session = Session::create(&c, &format!("umm {node}"), cfg.session_ttl)?;

@@ -3,7 +3,7 @@
 //! every Consul member alive. The rules are a pure function so they are
 //! tested without Consul; `check_*` fetch and apply them.
 
-use crate::consul::{Consul, ConsulError, ServiceInstance, NODE_MAINTENANCE_CHECK};
+use crate::consul::{Consul, ConsulError, RaftServer, ServiceInstance, NODE_MAINTENANCE_CHECK};
 use std::collections::BTreeMap;
 
 /// Per-service rules, from the tags of the service on this node.
@@ -15,6 +15,11 @@ pub struct Rules {
     /// `local_only`: only this node's own instance counts (node-local
     /// conditions like `dkms status` or a running package update).
     pub local_only: bool,
+    /// `quorum=N`: the service is a majority-quorum cluster of N members
+    /// (galera, zookeeper, etcd, rabbitmq quorum queues). This node may go
+    /// down only if its peers' passing instances still make a majority of N.
+    /// An extra rule: the count tags (or "every instance passes") still apply.
+    pub quorum: Option<usize>,
 }
 
 impl Rules {
@@ -31,6 +36,15 @@ impl Rules {
                 r.min_passing = Some(n.trim().parse().map_err(|_| format!("bad tag {t:?}"))?);
             } else if let Some(n) = t.strip_prefix("max_failing=") {
                 r.max_failing = Some(n.trim().parse().map_err(|_| format!("bad tag {t:?}"))?);
+            } else if let Some(n) = t.strip_prefix("quorum=") {
+                match n.trim().parse() {
+                    Ok(n) if n > 0 => r.quorum = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "bad tag {t:?}: quorum=N needs the cluster size N (a number >= 1)"
+                        ))
+                    }
+                }
             }
         }
         Ok(r)
@@ -41,6 +55,7 @@ impl Rules {
         self.ignore_maintenance &= o.ignore_maintenance;
         self.local_only &= o.local_only;
         self.min_passing = self.min_passing.max(o.min_passing);
+        self.quorum = self.quorum.max(o.quorum);
         self.max_failing = match (self.max_failing, o.max_failing) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -88,6 +103,19 @@ pub fn evaluate(
     }
     let failing_instances = instances.len() - passing;
     let mut out = Vec::new();
+    if let Some(size) = rules.quorum {
+        let peers_passing = instances
+            .iter()
+            .filter(|i| i.node != self_node && failing_checks(i, rules, self_node).is_empty())
+            .count();
+        let majority = size / 2 + 1;
+        if peers_passing < majority {
+            out.push(format!(
+                "service {service}: quorum={size} needs {majority} passing members while {self_node} is down, {peers_passing} of its peers pass{}",
+                if failing.is_empty() { String::new() } else { format!(" ({})", failing.join("; ")) }
+            ));
+        }
+    }
     if rules.min_passing.is_none() && rules.max_failing.is_none() {
         out.extend(
             failing
@@ -198,6 +226,60 @@ pub fn check_members(c: &Consul) -> Result<Vec<String>, ConsulError> {
         .collect())
 }
 
+/// Consul's own quorum: may the cluster lose `node` now? Empty when it may.
+///
+/// A node that is not a voting server cannot cost the Raft quorum anything.
+/// A voter may go down only if the other healthy voters still form a majority
+/// of the voters in the Raft configuration. A server that died and was then
+/// reaped by autopilot (`cleanup_dead_servers`; it shows `left` in the
+/// members list) is no longer in the configuration, so the configuration is
+/// smaller and the majority of it is just as strict: with 3 servers and one
+/// reaped, the remaining 2 need both. A single-server cluster has no quorum
+/// to keep (its KV is unavailable while it reboots whatever rebootmgr does):
+/// nothing blocks there.
+pub fn evaluate_quorum(servers: &[RaftServer], node: &str) -> Vec<String> {
+    let voters: Vec<&RaftServer> = servers.iter().filter(|s| s.voter).collect();
+    if voters.len() <= 1 || !voters.iter().any(|s| s.node == node) {
+        return Vec::new();
+    }
+    let majority = voters.len() / 2 + 1;
+    let healthy_peers: Vec<&str> = voters
+        .iter()
+        .filter(|s| s.healthy && s.node != node)
+        .map(|s| s.node.as_str())
+        .collect();
+    if healthy_peers.len() >= majority {
+        return Vec::new();
+    }
+    let unhealthy: Vec<&str> = voters
+        .iter()
+        .filter(|s| !s.healthy && s.node != node)
+        .map(|s| s.node.as_str())
+        .collect();
+    vec![format!(
+        "Consul quorum: {node} is one of {} voting servers; while it is down {} healthy peer(s) would remain ({}) and the Raft quorum needs {majority}{}",
+        voters.len(),
+        healthy_peers.len(),
+        if healthy_peers.is_empty() { "none".to_string() } else { healthy_peers.join(", ") },
+        if unhealthy.is_empty() {
+            " (a server that went down and was removed by autopilot no longer counts)".to_string()
+        } else {
+            format!("; unhealthy: {}", unhealthy.join(", "))
+        }
+    )]
+}
+
+/// Blockers from Consul's own quorum (see [`evaluate_quorum`]).
+pub fn check_quorum(c: &Consul, node: &str) -> Result<Vec<String>, ConsulError> {
+    let config = c.raft_configuration()?;
+    let voters = config.iter().filter(|s| s.voter).count();
+    if voters <= 1 || !config.iter().any(|s| s.voter && s.node == node) {
+        // Not a voter, or a single-server cluster: nothing to ask autopilot.
+        return Ok(evaluate_quorum(&config, node));
+    }
+    Ok(evaluate_quorum(&c.raft_servers()?, node))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +378,137 @@ mod tests {
     #[test]
     fn bad_count_tag_is_an_error() {
         assert!(Rules::from_tags(&["min_passing=two".to_string()]).is_err());
+        assert!(Rules::from_tags(&["quorum=0".to_string()]).is_err());
+        assert!(Rules::from_tags(&["quorum=".to_string()]).is_err());
+    }
+
+    #[test]
+    fn service_quorum_keeps_a_majority_of_the_declared_size() {
+        let q3 = tags(&["quorum=3"]);
+        let all = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "passing")]),
+            inst("c", &[("c", "passing")]),
+        ];
+        assert!(evaluate("galera", &q3, &all, "a").is_empty());
+        let one_down = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "passing")]),
+            inst("c", &[("c", "critical")]),
+        ];
+        let e = evaluate("galera", &q3, &one_down, "a");
+        assert!(e.iter().any(|b| b.contains("quorum=3 needs 2")), "{e:?}");
+        // ... also when failing members are tolerated otherwise.
+        let e = evaluate(
+            "galera",
+            &tags(&["quorum=3", "max_failing=1"]),
+            &one_down,
+            "a",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("1 of its peers pass"), "{e:?}");
+        // The failing member itself may go as far as the quorum is concerned
+        // (its peers still make 2 of 3); max_failing says whether failing
+        // members are tolerated at all.
+        let q3_tolerant = tags(&["quorum=3", "max_failing=1"]);
+        assert!(evaluate("galera", &q3_tolerant, &one_down, "c").is_empty());
+        assert_eq!(evaluate("galera", &q3, &one_down, "c").len(), 1);
+        // A deregistered member does not shrink the declared size.
+        let two_left = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "passing")]),
+        ];
+        assert_eq!(evaluate("galera", &q3, &two_left, "a").len(), 1);
+        let q5 = tags(&["quorum=5"]);
+        let five: Vec<_> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| inst(n, &[("c", "passing")]))
+            .collect();
+        assert!(evaluate("zk", &q5, &five, "a").is_empty());
+        // 5-node ensemble with one member down: another may go (3 of 5 stay)
+        // when failing members are tolerated, a third may not.
+        let q5_tolerant = tags(&["quorum=5", "max_failing=2"]);
+        let mut one_failed = five.clone();
+        one_failed[4] = inst("e", &[("c", "critical")]);
+        assert!(evaluate("zk", &q5_tolerant, &one_failed, "a").is_empty());
+        let mut two_failed = one_failed.clone();
+        two_failed[3] = inst("d", &[("c", "critical")]);
+        assert_eq!(evaluate("zk", &q5_tolerant, &two_failed, "a").len(), 1);
+    }
+
+    fn raft(v: &[(&str, bool, bool)]) -> Vec<RaftServer> {
+        v.iter()
+            .map(|(n, voter, healthy)| RaftServer {
+                node: (*n).into(),
+                voter: *voter,
+                healthy: *healthy,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consul_quorum_table() {
+        // (servers as (node, voter, healthy), the node asking, blocked)
+        type Case<'a> = (&'a [(&'a str, bool, bool)], &'a str, bool);
+        let cases: &[Case] = &[
+            (
+                &[("s1", true, true), ("s2", true, true), ("s3", true, true)],
+                "s1",
+                false,
+            ),
+            // one server failed, not yet reaped
+            (
+                &[("s1", true, true), ("s2", true, true), ("s3", true, false)],
+                "s1",
+                true,
+            ),
+            // ... the failed one itself may reboot (its peers keep 2 of 3)
+            (
+                &[("s1", true, true), ("s2", true, true), ("s3", true, false)],
+                "s3",
+                false,
+            ),
+            // one server reaped by autopilot: 2 voters left, both needed
+            (&[("s1", true, true), ("s2", true, true)], "s1", true),
+            // a client never costs the quorum anything
+            (&[("s1", true, true), ("s2", true, true)], "client1", false),
+            // a non-voter neither
+            (
+                &[("s1", true, true), ("s2", true, true), ("s3", false, true)],
+                "s3",
+                false,
+            ),
+            // single-server cluster: nothing to keep
+            (&[("s1", true, true)], "s1", false),
+            (
+                &[
+                    ("s1", true, true),
+                    ("s2", true, true),
+                    ("s3", true, true),
+                    ("s4", true, true),
+                    ("s5", true, false),
+                ],
+                "s1",
+                false,
+            ),
+            (
+                &[
+                    ("s1", true, true),
+                    ("s2", true, true),
+                    ("s3", true, true),
+                    ("s4", true, false),
+                    ("s5", true, false),
+                ],
+                "s1",
+                true,
+            ),
+        ];
+        for (servers, node, blocked) in cases {
+            let b = evaluate_quorum(&raft(servers), node);
+            assert_eq!(!b.is_empty(), *blocked, "{servers:?} {node}: {b:?}");
+            if *blocked {
+                assert!(b[0].contains("Raft quorum"), "{b:?}");
+            }
+        }
     }
 }

@@ -131,13 +131,17 @@ pub fn slot_kept(held: bool) -> Step {
     ))
 }
 
-/// Pre- and post-boot: members not alive, then failing checks, block.
-pub fn health(members_not_alive: Vec<String>, failing: Vec<String>) -> Step {
+/// Pre- and post-boot: members not alive, then Consul's quorum (pre-boot
+/// only), then failing checks, block.
+pub fn health(members_not_alive: Vec<String>, quorum: Vec<String>, failing: Vec<String>) -> Step {
     if !members_not_alive.is_empty() {
         return Err(Abort::new(
             Exit::MemberNotAlive,
             members_not_alive.join("; "),
         ));
+    }
+    if !quorum.is_empty() {
+        return Err(Abort::new(Exit::QuorumAtRisk, quorum.join("; ")));
     }
     if !failing.is_empty() {
         return Err(Abort::new(
@@ -364,15 +368,20 @@ mod tests {
                 slot_kept(false),
                 "exit 5: lost the reboot slot during the settle wait",
             ),
-            ("healthy", health(vec![], vec![]), "go on"),
+            ("healthy", health(vec![], vec![], vec![]), "go on"),
             (
                 "member down",
-                health(vec!["n3 failed".into()], vec!["c1".into()]),
+                health(vec!["n3 failed".into()], vec!["q".into()], vec!["c1".into()]),
                 "exit 3: n3 failed",
             ),
             (
+                "quorum at risk",
+                health(vec![], vec!["Consul quorum: …".into()], vec!["c1".into()]),
+                "exit 10: Consul quorum: …",
+            ),
+            (
                 "checks failing",
-                health(vec![], vec!["c1".into(), "c2".into()]),
+                health(vec![], vec![], vec!["c1".into(), "c2".into()]),
                 "exit 2: checks failing: c1; c2",
             ),
         ];

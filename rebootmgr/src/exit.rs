@@ -17,6 +17,7 @@ pub enum Exit {
     AlreadyRunning = 7,
     RebootPending = 8,
     InUmmMaintenance = 9,
+    QuorumAtRisk = 10,
     TaskFailed = 100,
     NodeDisabled = 101,
     StopFlag = 102,

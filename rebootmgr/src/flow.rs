@@ -190,10 +190,21 @@ fn trigger(c: &Consul, s: &Settings, keys: &Keys) -> Result<Option<Trigger>, Abo
 fn health(c: &Consul, node: &str, phase_tag: &str) -> Result<(), Abort> {
     let members = health::check_members(c)?;
     if !members.is_empty() {
-        return decide::health(members, vec![]).map(drop);
+        return decide::health(members, vec![], vec![]).map(drop);
+    }
+    // Before the reboot only (taking the slot, and again after the settle
+    // wait): going down must not cost Consul its Raft quorum. After the
+    // reboot the node is back and adds to the quorum, never takes from it.
+    let quorum = if phase_tag == TAG_PREBOOT {
+        health::check_quorum(c, node)?
+    } else {
+        Vec::new()
+    };
+    if !quorum.is_empty() {
+        return decide::health(members, quorum, vec![]).map(drop);
     }
     let failing = health::check_services(c, node, &[TAG, phase_tag])?;
-    decide::health(members, failing).map(drop)
+    decide::health(members, quorum, failing).map(drop)
 }
 
 fn task_env(s: &Settings, keys: &Keys, phase: &str) -> Vec<(String, String)> {

@@ -60,6 +60,7 @@ pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, 
         )
         .collect();
     let mut blockers = health::check_members(c)?;
+    blockers.extend(health::check_quorum(c, node)?);
     blockers.extend(health::check_services(c, node, &[TAG, TAG_PREBOOT])?);
     let services: Vec<String> = health::relevant_services(c, node, &[TAG, TAG_PREBOOT])?
         .into_keys()

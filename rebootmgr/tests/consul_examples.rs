@@ -87,8 +87,15 @@ fn tags_express_the_constraints() {
     };
     assert_eq!(rules("gateway").min_passing, Some(2));
     assert_eq!(rules("controller").min_passing, Some(3));
-    for all_must_pass in ["galera", "zookeeper", "cassandra", "rabbitmq", "storage"] {
+    for all_must_pass in ["cassandra", "storage"] {
         assert_eq!(rules(all_must_pass), Rules::default(), "{all_must_pass}");
+    }
+    // Majority-quorum services: every member passes, and a majority of the
+    // declared 3 stays while this one is down (docs/rebootmgr.md, "Quorum services").
+    for quorum in ["galera", "zookeeper", "rabbitmq", "etcd"] {
+        let r = rules(quorum);
+        assert_eq!(r.quorum, Some(3), "{quorum}");
+        assert_eq!((r.min_passing, r.max_failing), (None, None), "{quorum}");
     }
     assert!(rules("dkms").local_only);
     assert!(rules("package-update").local_only);

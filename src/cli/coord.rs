@@ -51,6 +51,9 @@ pub fn enter(loaded: &Loaded) -> Result<(), CliError> {
             CoordinationError::Busy { .. } | CoordinationError::RebootInProgress => {
                 CliError::refused(format!("{msg}. Try again when the other node is done"))
             }
+            CoordinationError::QuorumAtRisk(_) => CliError::refused(format!(
+                "{msg}. Bring the missing Consul server back (or replace it) first"
+            )),
             _ => CliError::failed(format!(
                 "{msg}. Retry, or remove [coordination] to proceed without Consul"
             )),

@@ -105,21 +105,52 @@ impl Agent {
 
     /// With `acl_master`: ACLs on, default deny, that master token.
     pub fn start_with(name: &str, join: Option<u16>, acl_master: Option<&str>) -> Agent {
+        let mode = match join {
+            None => Mode::Dev,
+            Some(p) => Mode::Client { join: p },
+        };
+        Agent::spawn(name, mode, acl_master)
+    }
+
+    /// One of `expect` servers that form a real Raft cluster (no dev mode):
+    /// the first is started with `join: None`, the others join its serf port.
+    /// Autopilot's stabilisation time is cut to 1 s so the test does not wait
+    /// 10 s per server; every other Raft and autopilot setting is Consul's.
+    /// Does not wait for a leader: call [`wait_raft`] once all are started.
+    pub fn start_server(name: &str, expect: usize, join: Option<u16>) -> Agent {
+        Agent::spawn(name, Mode::Server { expect, join }, None)
+    }
+
+    fn spawn(name: &str, mode: Mode, acl_master: Option<&str>) -> Agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let (http, serf_lan, serf_wan, server) =
             (free_port(), free_port(), free_port(), free_port());
         let mut cmd = Command::new(consul_bin());
         cmd.arg("agent");
-        match join {
-            None => {
+        match mode {
+            Mode::Dev => {
                 cmd.arg("-dev");
             }
-            Some(p) => {
+            Mode::Client { join } => {
                 cmd.arg("-data-dir")
                     .arg(dir.path())
-                    .arg(format!("-retry-join=127.0.0.1:{p}"));
+                    .arg(format!("-retry-join=127.0.0.1:{join}"));
+            }
+            Mode::Server { expect, join } => {
+                cmd.arg("-server")
+                    .arg(format!("-bootstrap-expect={expect}"))
+                    .arg("-data-dir")
+                    .arg(dir.path())
+                    .arg("-hcl")
+                    .arg("autopilot { server_stabilization_time = \"1s\" }")
+                    .arg("-hcl")
+                    .arg("performance { raft_multiplier = 1 }");
+                if let Some(p) = join {
+                    cmd.arg(format!("-retry-join=127.0.0.1:{p}"));
+                }
             }
         }
+        let is_server_without_leader = matches!(mode, Mode::Server { .. });
         cmd.args(["-node", name, "-bind", "127.0.0.1", "-client", "127.0.0.1"])
             .arg(format!("-http-port={http}"))
             .arg(format!("-serf-lan-port={serf_lan}"))
@@ -145,7 +176,9 @@ impl Agent {
             child: Some(child),
             _dir: dir,
         };
-        agent.wait_ready();
+        if !is_server_without_leader {
+            agent.wait_ready();
+        }
         agent
     }
 
@@ -168,6 +201,36 @@ impl Agent {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+enum Mode {
+    Dev,
+    Client { join: u16 },
+    Server { expect: usize, join: Option<u16> },
+}
+
+/// Waits until every server is a healthy Raft voter in autopilot's view.
+pub fn wait_raft(servers: &[&Agent]) {
+    for s in servers {
+        s.wait_ready();
+    }
+    let c = servers[0].client();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let ok = c
+            .raft_servers()
+            .map(|v| v.len() == servers.len() && v.iter().all(|s| s.voter && s.healthy))
+            .unwrap_or(false);
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Raft cluster not healthy after 90 s: {:?}",
+            c.raft_servers()
+        );
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
