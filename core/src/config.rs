@@ -38,6 +38,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Extra units that must also run in maintenance mode.
     pub keep_units: Vec<String>,
+    /// Units kept in maintenance mode only when they are enabled for normal
+    /// operation: agents the cluster must keep seeing (Consul by default).
+    pub keep_if_enabled: Vec<String>,
     /// Per-hook time limit; then SIGTERM, then SIGKILL.
     pub hook_timeout: Duration,
     /// The `[coordination]` table (Consul), read by the CLI only. Kept raw:
@@ -54,11 +57,20 @@ impl Default for Config {
             counter_reset_time: Duration::from_secs(600),
             state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
             keep_units: Vec::new(),
+            keep_if_enabled: DEFAULT_KEEP_IF_ENABLED
+                .iter()
+                .map(|u| u.to_string())
+                .collect(),
             hook_timeout: Duration::from_secs(600),
             coordination: None,
         }
     }
 }
+
+/// `keep_if_enabled`'s default: the Consul agent, so a node in maintenance
+/// mode stays `alive` in the cluster with its maintenance check visible
+/// (and `consul maint`, rebootmgr and umm's coordination have a local agent).
+pub const DEFAULT_KEEP_IF_ENABLED: &[&str] = &["consul.service"];
 
 /// The keys umm knows, in the order they are documented.
 pub const KEYS: &[&str] = &[
@@ -67,6 +79,7 @@ pub const KEYS: &[&str] = &[
     "counter_reset_time",
     "state_dir",
     "keep_units",
+    "keep_if_enabled",
     "hook_timeout",
     "coordination",
 ];
@@ -244,24 +257,18 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
                 }
                 _ => Err(bad("expected an absolute path")),
             },
-            "keep_units" => match value.as_array() {
-                Some(a) => {
-                    let units: Option<Vec<String>> = a
-                        .iter()
-                        .map(|v| {
-                            v.as_str()
-                                .filter(|s| valid_unit_name(s))
-                                .map(str::to_string)
-                        })
-                        .collect();
-                    match units {
-                        Some(u) => {
-                            l.config.keep_units = u;
-                            Ok(())
-                        }
-                        None => Err(bad("expected a list of unit names such as [\"openvswitch-switch.service\"]")),
+            "keep_units" | "keep_if_enabled" => match unit_list(value) {
+                Some(u) => {
+                    if k == "keep_units" {
+                        l.config.keep_units = u;
+                    } else {
+                        l.config.keep_if_enabled = u;
                     }
+                    Ok(())
                 }
+                None if value.is_array() => Err(bad(
+                    "expected a list of unit names such as [\"openvswitch-switch.service\"]",
+                )),
                 None => Err(bad("expected a list of unit names")),
             },
             "coordination" => match value.as_table() {
@@ -283,7 +290,19 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
 }
 
 /// A unit name that is safe to turn into a symlink name.
-pub fn valid_unit_name(s: &str) -> bool {
+fn unit_list(value: &toml::Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .filter(|s| valid_unit_name(s))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn valid_unit_name(s: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         ".service",
         ".socket",
