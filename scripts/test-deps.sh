@@ -16,6 +16,8 @@ apt_packages=(
     e2fsprogs          # mkfs.ext4 -d
     cpio               # inspecting initramfs images
     valgrind time      # benchmarks
+    systemd-container  # systemd-nspawn: the fleet tests (tests/fleet)
+    iproute2           # the fleet's bridge and veths
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -5,7 +5,9 @@
 #   2. cargo test --workspace: unit tests, the generator's golden trees, systemd-analyze verify
 #      of the units, the CLI on fake roots, rebootmgr against a real Consul cluster, grub and
 #      upstart checks
-#   3. the VM suite (tests/vm): real boots under qemu
+#   3. the fleet suite (tests/fleet): real systemd boots in nspawn containers, a real
+#      3-server Consul cluster across them
+#   4. the VM suite (tests/vm): real boots under qemu
 # Nothing is skipped: a missing tool is installed, or the run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,9 @@ cargo clippy --all-targets --workspace -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "fleet suite (nspawn nodes in a real Consul cluster)"
+tests/fleet/run.sh
 
 step "VM suite"
 if [ ! -x tests/vm/run.sh ]; then

@@ -85,6 +85,24 @@ def install_requested() -> bool:
     return os.environ.get("UMM_VM_NO_INSTALL", "") not in ("1", "yes", "true")
 
 
+def install_umm(tree: Path) -> None:
+    """Installs this build's umm into the root tree `tree`, as an operator would."""
+    script = REPO / "scripts" / "install.sh"
+    if not script.exists():
+        raise VMError(
+            f"{script} is missing: cannot install umm into the test image "
+            "(set UMM_VM_NO_INSTALL=1 only to develop the harness itself)"
+        )
+    r = subprocess.run(
+        [str(script), "--destdir", str(tree)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    if r.returncode != 0:
+        raise VMError(f"scripts/install.sh --destdir {tree} failed ({r.returncode}):\n{r.stdout}")
+    if not (tree / "usr/sbin/umm").exists():
+        raise VMError(f"scripts/install.sh ran but {tree}/usr/sbin/umm does not exist:\n{r.stdout}")
+
+
 def build_image(base: Path, name: str, install: bool, size: str = "2G") -> Path:
     """Copies the base rootfs, installs umm with scripts/install.sh when asked,
     and turns the tree into a raw ext4 image (no mounts needed)."""
@@ -98,20 +116,7 @@ def build_image(base: Path, name: str, install: bool, size: str = "2G") -> Path:
     t0 = time.monotonic()
     subprocess.run(["cp", "-a", "--reflink=auto", str(base / "rootfs"), str(tree)], check=True)
     if install:
-        script = REPO / "scripts" / "install.sh"
-        if not script.exists():
-            raise VMError(
-                f"{script} is missing: cannot install umm into the test image "
-                "(set UMM_VM_NO_INSTALL=1 only to develop the harness itself)"
-            )
-        r = subprocess.run(
-            [str(script), "--destdir", str(tree)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        if r.returncode != 0:
-            raise VMError(f"scripts/install.sh --destdir {tree} failed ({r.returncode}):\n{r.stdout}")
-        if not (tree / "usr/sbin/umm").exists():
-            raise VMError(f"scripts/install.sh ran but {tree}/usr/sbin/umm does not exist:\n{r.stdout}")
+        install_umm(tree)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "umm-root", "-d", str(tree), str(img), size], check=True)
     subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
     _log(f"image {img} ({'umm installed' if install else 'plain'}) in {time.monotonic() - t0:.1f} s")

@@ -1,0 +1,378 @@
+"""A fleet of real systemd boots in systemd-nspawn containers, for what needs
+several nodes but not a kernel of its own: Consul clusters, rolling reboots,
+maintenance mode seen from the cluster.
+
+Each node is `systemd-nspawn -b` of the VM suite's cached Debian 12 base with
+umm installed (scripts/install.sh, the same tree the VM images get), the Consul
+binary the Rust tests use, and a consul.service; its root is an overlayfs
+(shared read-only lower tree, an upper dir per node), its network a veth on a
+bridge this harness creates (addresses 10.213.<n>.0/24, its own test network;
+nothing outside it is reached). A node's `systemctl reboot` ends its nspawn
+process with status 133 and the harness boots it again on the same upper dir
+(a new boot id: nspawn gives every boot its own); `power_cut()` SIGKILLs the
+container's init, which tears the whole container down at once.
+
+Environment: UMM_FLEET_WORK (default tests/fleet/.cache), UMM_VM_CACHE (the
+base image cache, see tests/vm/build-base.sh), CONSUL_BIN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
+import vmlib  # noqa: E402  (the base image and the umm install are shared with the VM suite)
+
+REPO = vmlib.REPO
+WORK = Path(os.environ.get("UMM_FLEET_WORK") or (REPO / "tests" / "fleet" / ".cache"))
+BOOT_TIMEOUT = 120 * vmlib.SCALE
+REBOOT_EXIT = 133  # systemd-nspawn's exit status when the container rebooted
+
+CONSUL_UNIT = """[Unit]
+Description=Consul agent (umm fleet test)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=notify
+ExecStart=/usr/bin/consul agent -config-dir=/etc/consul.d
+ExecReload=/bin/kill -HUP $MAINPID
+KillSignal=SIGTERM
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _log(msg: str) -> None:
+    print(f"[fleet {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def consul_bin() -> Path:
+    b = os.environ.get("CONSUL_BIN")
+    if b:
+        return Path(b)
+    out = subprocess.run([str(REPO / "scripts" / "install-consul.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()
+    return Path(out[-1])
+
+
+def need(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise AssertionError(f"fleet tests need {', '.join(missing)}: scripts/test-deps.sh installs them")
+
+
+def build_lower(base: Path) -> Path:
+    """The read-only tree every node boots: base + umm + consul (per test session)."""
+    need("systemd-nspawn", "ip")
+    tree = WORK / f"lower-{os.getpid()}"
+    if tree.exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    subprocess.run(["cp", "-a", "--reflink=auto", str(base / "rootfs"), str(tree)], check=True)
+    vmlib.install_umm(tree)
+    shutil.copy2(consul_bin(), tree / "usr/bin/consul")
+    (tree / "etc/consul.d").mkdir(parents=True, exist_ok=True)
+    (tree / "etc/systemd/system/consul.service").write_text(CONSUL_UNIT)
+    subprocess.run(["systemctl", f"--root={tree}", "enable", "consul.service"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # No DHCP client on host0: the address is static (written per node).
+    _log(f"fleet lower tree {tree} in {time.monotonic() - t0:.1f} s")
+    return tree
+
+
+class Network:
+    """A bridge with 10.213.<n>.1/24 on the host side; nodes get .11, .12, …"""
+
+    def __init__(self) -> None:
+        n = os.getpid() % 200 + 20
+        self.bridge = f"ummf{n}"
+        self.prefix = f"10.213.{n}"
+        subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", f"{self.prefix}.1/24", "dev", self.bridge], check=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+
+    def addr(self, i: int) -> str:
+        return f"{self.prefix}.{10 + i}"
+
+    def close(self) -> None:
+        subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
+
+
+class Node:
+    """One container, booted as often as it reboots."""
+
+    def __init__(self, fleet: "Fleet", name: str, index: int, consul_hcl: str):
+        self.fleet = fleet
+        self.name = name
+        self.addr = fleet.net.addr(index)
+        self.dir = fleet.work / name
+        self.upper, self.workdir, self.root = self.dir / "upper", self.dir / "work", self.dir / "root"
+        for d in (self.upper, self.workdir, self.root):
+            d.mkdir(parents=True, exist_ok=True)
+        self.logs = self.dir / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.boots = 0
+        self.boot_args: list[str] = []
+        self.proc: subprocess.Popen | None = None
+        self.exits: list[int] = []
+        self.keep_running = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._mount()
+        etc = self.root / "etc"
+        (etc / "hostname").write_text(name + "\n")
+        (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n{self.addr}\t{name}\n")
+        (etc / "network/interfaces").write_text(
+            "auto lo\niface lo inet loopback\n"
+            f"auto host0\niface host0 inet static\n    address {self.addr}/24\n"
+        )
+        (etc / "consul.d/node.hcl").write_text(consul_hcl)
+        # A fresh machine id per node, so journald and Consul's node id differ.
+        (etc / "machine-id").write_text(os.urandom(16).hex() + "\n")
+
+    def _mount(self) -> None:
+        subprocess.run([
+            "mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={self.fleet.lower},upperdir={self.upper},workdir={self.workdir}", str(self.root),
+        ], check=True)
+
+    # ---- boots
+
+    def start(self, *args: str) -> None:
+        """Boots the node (kernel-style args such as `umm=1` for this boot and
+        the reboots that follow) and keeps rebooting it until stop()."""
+        self.boot_args = list(args)
+        self.keep_running = True
+        self._spawn()
+        self._thread = threading.Thread(target=self._supervise, daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        self.boots += 1
+        log = open(self.logs / f"console-{self.boots}.log", "wb")
+        argv = ["systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", str(self.root),
+                f"--machine={self.name}", f"--network-bridge={self.fleet.net.bridge}",
+                "--kill-signal=SIGRTMIN+3", "-b", *self.boot_args]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=vmlib._die_with_parent)
+        _log(f"{self.name}: boot {self.boots} {' '.join(self.boot_args)}")
+
+    def _supervise(self) -> None:
+        while True:
+            proc = self.proc
+            if proc is None:
+                return
+            rc = proc.wait()
+            with self._lock:
+                self.exits.append(rc)
+                if rc == REBOOT_EXIT and self.keep_running:
+                    self._spawn()
+                    continue
+                self.keep_running = False
+                return
+
+    def set_boot_args(self, *args: str) -> None:
+        """Kernel-style args for the next boots (umm=1, umm=0, or none)."""
+        self.boot_args = list(args)
+
+    def power_cut(self) -> None:
+        """The node dies at once (no shutdown): SIGKILL to the container's init."""
+        with self._lock:
+            self.keep_running = False
+            if self.proc and self.proc.poll() is None:
+                for child in _children(self.proc.pid):
+                    os.kill(child, signal.SIGKILL)
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+
+    def stop(self) -> None:
+        self.power_cut()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def close(self) -> None:
+        self.stop()
+        subprocess.run(["umount", "-l", str(self.root)], stderr=subprocess.DEVNULL)
+
+    # ---- inside the node
+
+    def _ssh_argv(self, command: str) -> list[str]:
+        return ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "-i", str(self.fleet.key),
+                f"root@{self.addr}", command]
+
+    def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        r = subprocess.run(self._ssh_argv(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.name}: `{command}` exited {r.returncode}:\n{r.stdout}{r.stderr}")
+        return r
+
+    def out(self, command: str) -> str:
+        return self.ssh(command).stdout.strip()
+
+    def wait_ssh(self, timeout: float = BOOT_TIMEOUT) -> float:
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None and not self.keep_running:
+                raise AssertionError(f"{self.name}: container exited ({self.proc.returncode}) before ssh answered;"
+                                     f" console: {self.logs}/console-{self.boots}.log")
+            try:
+                if self.ssh("true", check=False, timeout=10).returncode == 0:
+                    return time.monotonic() - t0
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}: no ssh after {timeout:.0f} s; console: {self.logs}/console-{self.boots}.log")
+
+    def boot_id(self) -> str:
+        return self.out("cat /proc/sys/kernel/random/boot_id")
+
+    def wait_boot(self, old_boot_id: str, timeout: float = BOOT_TIMEOUT) -> str:
+        """Waits until the node answers with a boot id other than `old_boot_id`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = None
+            try:
+                r = self.ssh("cat /proc/sys/kernel/random/boot_id", check=False, timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            if r is not None and r.returncode == 0 and r.stdout.strip() and r.stdout.strip() != old_boot_id:
+                return r.stdout.strip()
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}: no new boot after {timeout:.0f} s (exits {self.exits})")
+
+    def reboot(self, command: str = "systemctl reboot") -> str:
+        """Reboots through `command`; returns the new boot id once ssh answers."""
+        old = self.boot_id()
+        # In the foreground: a command put in the background of an ssh session
+        # that then ends is not reliably left running. ssh returns (or loses
+        # its connection) once the node goes down.
+        self.ssh(command, check=False, timeout=60)
+        return self.wait_boot(old)
+
+    def wait_active(self, unit: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ssh(f"systemctl is-active {shlex.quote(unit)}", check=False).stdout.strip() == "active":
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}: {unit} not active after {timeout:.0f} s:\n"
+                             + self.ssh(f"systemctl status --no-pager {shlex.quote(unit)}", check=False).stdout)
+
+    def is_active(self, unit: str) -> str:
+        return self.ssh(f"systemctl is-active {shlex.quote(unit)}", check=False).stdout.strip()
+
+    def umm_status(self) -> dict:
+        return json.loads(self.out("umm status --json"))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+class Fleet:
+    """`servers` Consul servers (s1, s2, …) and `clients` clients (c1, …)."""
+
+    def __init__(self, name: str, servers: int = 3, clients: int = 1):
+        self.base = vmlib.build_base()
+        self.key = self.base / "id_ed25519"
+        self.work = WORK / name
+        if self.work.exists():
+            subprocess.run(["umount", "-l", *[str(p) for p in self.work.glob("*/root")]], stderr=subprocess.DEVNULL)
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self.work)], check=True)
+        self.work.mkdir(parents=True)
+        self.lower = build_lower(self.base)
+        self.net = Network()
+        self.nodes: dict[str, Node] = {}
+        server_addrs = [self.net.addr(i) for i in range(1, servers + 1)]
+        names = [f"s{i}" for i in range(1, servers + 1)] + [f"c{i}" for i in range(1, clients + 1)]
+        for i, n in enumerate(names, start=1):
+            is_server = n.startswith("s")
+            hcl = "\n".join([
+                f'node_name = "{n}"',
+                'datacenter = "fleet"',
+                'data_dir = "/var/lib/consul"',
+                f'bind_addr = "{self.net.addr(i)}"',
+                f'client_addr = "127.0.0.1 {self.net.addr(i)}"',
+                f"server = {'true' if is_server else 'false'}",
+                *([f"bootstrap_expect = {servers}",
+                   'autopilot { server_stabilization_time = "1s" }'] if is_server else []),
+                "retry_join = [" + ", ".join(f'"{a}"' for a in server_addrs) + "]",
+                'performance { raft_multiplier = 1 }',
+                "enable_local_script_checks = true",
+                "ports { dns = -1, grpc = -1 }",
+                'log_level = "warn"',
+                "",
+            ])
+            self.nodes[n] = Node(self, n, i, hcl)
+
+    def __getitem__(self, name: str) -> Node:
+        return self.nodes[name]
+
+    def start_all(self) -> None:
+        for n in self.nodes.values():
+            n.start()
+        for n in self.nodes.values():
+            n.wait_ssh()
+
+    def http(self, node: str, method: str, path: str, body: str | None = None) -> object:
+        """Consul HTTP API of `node`'s agent, from the host over the test network."""
+        import urllib.request
+        req = urllib.request.Request(f"http://{self.nodes[node].addr}:8500{path}", method=method,
+                                     data=body.encode() if body is not None else None)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            text = r.read().decode()
+        return json.loads(text) if text.strip() else None
+
+    def members(self, via: str) -> dict[str, int]:
+        """Serf status by member name as `via` sees it (1 alive, 3 left, 4 failed)."""
+        return {m["Name"]: m["Status"] for m in self.http(via, "GET", "/v1/agent/members")}
+
+    def wait(self, what: str, cond, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                if cond():
+                    return
+            except Exception as e:  # noqa: BLE001 - a node may be rebooting
+                last = e
+            time.sleep(0.5)
+        raise AssertionError(f"{what}: not after {timeout:.0f} s (last error: {last})")
+
+    def wait_cluster(self) -> None:
+        servers = [n for n in self.nodes if n.startswith("s")]
+        self.wait("every agent alive and a Raft leader", lambda: (
+            all(st == 1 for st in self.members(servers[0]).values())
+            and len(self.members(servers[0])) == len(self.nodes)
+            and self.http(servers[0], "GET", "/v1/status/leader") not in ("", None)
+        ), timeout=120)
+
+    def close(self) -> None:
+        for n in self.nodes.values():
+            n.close()
+        self.net.close()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(self.lower)], stderr=subprocess.DEVNULL)

@@ -1,0 +1,11 @@
+#!/bin/bash
+# The fleet tests (nspawn nodes in a Consul cluster): part of the test command.
+#   tests/fleet/run.sh [pytest args...]
+# Needs the VM suite's base image (built here when missing), a release build
+# (cargo build --release --workspace) and root. See docs/fleet-tests.md.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/../.."
+tests/vm/build-base.sh >/dev/null
+cargo build --release --workspace
+export CONSUL_BIN=${CONSUL_BIN:-$(scripts/install-consul.sh)}
+exec python3 -m pytest -p no:cacheprovider -v -ra tests/fleet "$@"
