@@ -87,7 +87,7 @@ def make_root(root, repo, state):
     for alias, unit in ALIASES.items():
         os.symlink(f"/lib/systemd/system/{unit}", os.path.join(etc, alias))
     os.makedirs(os.path.join(root, "usr/lib/umm"))
-    shutil.copy(os.path.join(repo, "dist/umm.toml"), os.path.join(root, "usr/lib/umm/umm.toml"))
+    shutil.copy(os.path.join(repo, "dist/usr/lib/umm/umm.toml"), os.path.join(root, "usr/lib/umm/umm.toml"))
     os.makedirs(os.path.join(root, "etc/umm/umm.toml.d"))
     os.makedirs(os.path.join(root, "proc/sys/kernel/random"))
     with open(os.path.join(root, "proc/sys/kernel/random/boot_id"), "w") as f:

@@ -20,31 +20,37 @@ for b in umm umm-generator; do
     [ -x "$bindir/$b" ] || { echo "install.sh: $bindir/$b not found: run 'cargo build --release --workspace' first" >&2; exit 1; }
 done
 d=${destdir%/}
-install -d -m 0755 "$d/usr/sbin" "$d/usr/lib/systemd/system-generators" "$d/usr/lib/systemd/system" \
-    "$d/usr/lib/umm" "$d/etc/umm/umm.toml.d" "$d/etc/umm/hooks/pre-on.d" "$d/etc/umm/hooks/pre-off.d" \
-    "$d/var/lib/umm"
+case "$d" in ""|/*) ;; *) d="$PWD/$d" ;; esac
+have_rebootmgr=no; [ -x "$bindir/rebootmgr" ] && have_rebootmgr=yes
+# dist/ is the install tree (docs/install-layout.md): copy it, following its links into the
+# top-level folders, plus the binaries. Mode 0755 for what is executable in the repo, 0644 else.
+# Two exceptions, as before: rebootmgr's units only with the rebootmgr binary, and
+# /etc/grub.d/55_umm only where /etc/grub.d exists.
+install -d -m 0755 "$d/usr/sbin" "$d/usr/lib/systemd/system-generators" \
+    "$d/etc/umm/umm.toml.d" "$d/etc/umm/hooks/pre-on.d" "$d/etc/umm/hooks/pre-off.d" "$d/var/lib/umm"
 install -m 0755 "$bindir/umm" "$d/usr/sbin/umm"
 install -m 0755 "$bindir/umm-generator" "$d/usr/lib/systemd/system-generators/umm-generator"
-ln -sf ../lib/systemd/system-generators/umm-generator "$d/usr/sbin/umm-init"
-if [ -x "$bindir/rebootmgr" ]; then
+if [ "$have_rebootmgr" = yes ]; then
     install -m 0755 "$bindir/rebootmgr" "$d/usr/sbin/rebootmgr"
 fi
-for u in "$here"/units/*.service "$here"/units/*.target "$here"/units/*.timer; do
-    [ -e "$u" ] || continue
-    case "$(basename "$u")" in rebootmgr*) [ -x "$bindir/rebootmgr" ] || continue ;; esac
-    install -m 0644 "$u" "$d/usr/lib/systemd/system/"
+cd "$here/dist"
+# Files (through the links); then links that point at a binary's install path (dangling in dist/).
+find -L . -type f | sort | while read -r f; do
+    f=${f#./}
+    case "$f" in
+        usr/lib/systemd/system/rebootmgr*) [ "$have_rebootmgr" = yes ] || continue ;;
+        etc/grub.d/*) [ -d "$d/etc/grub.d" ] || continue ;;
+    esac
+    mode=0644; [ -x "$f" ] && mode=0755
+    install -d -m 0755 "$d/$(dirname "$f")"
+    install -m "$mode" "$f" "$d/$f"
 done
-install -m 0644 "$here/dist/umm.toml" "$d/usr/lib/umm/umm.toml"
-# Other init systems and boot loaders (docs/init-systems.md): shipped inert,
-# switched on by umm-sysv-setup, by copying the upstart jobs, by dracut -f.
-install -d -m 0755 "$d/usr/lib/umm/sysvinit" "$d/usr/share/umm/upstart" "$d/usr/lib/dracut/modules.d/90umm"
-install -m 0755 "$here/initscripts/umm-pause" "$here/initscripts/umm.init" \
-    "$here/initscripts/umm-sysv-setup" "$d/usr/lib/umm/sysvinit/"
-install -m 0644 "$here"/upstart/* "$d/usr/share/umm/upstart/"
-install -m 0755 "$here"/dracut/modules.d/90umm/* "$d/usr/lib/dracut/modules.d/90umm/"
-if [ -d "$d/etc/grub.d" ]; then
-    install -m 0755 "$here/grub.d/55_umm" "$d/etc/grub.d/55_umm"
-fi
+find -L . -type l | sort | while read -r l; do
+    l=${l#./}
+    install -d -m 0755 "$d/$(dirname "$l")"
+    ln -sfn "$(readlink "$l")" "$d/$l"
+done
+cd "$here"
 if [ "$enable" = yes ]; then
     if [ -n "$d" ]; then
         systemctl --root="$d" enable umm-boot.service umm-stable.timer umm-coordination.service >/dev/null 2>&1 \

@@ -1,4 +1,4 @@
-//! The vendor file dist/umm.toml shows every key with its default, commented
+//! The vendor file dist/usr/lib/umm/umm.toml shows every key with its default, commented
 //! out. This pins it to the built-in defaults (and so to the docs that quote
 //! them): uncommenting the first example of each key changes nothing.
 
@@ -9,7 +9,11 @@ use umm_core::paths::Root;
 
 #[test]
 fn vendor_file_matches_builtin_defaults() {
-    let text = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/umm.toml")).unwrap();
+    let text = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dist/usr/lib/umm/umm.toml"
+    ))
+    .unwrap();
     let mut first: BTreeMap<String, String> = BTreeMap::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix('#') {
@@ -23,7 +27,7 @@ fn vendor_file_matches_builtin_defaults() {
     for key in KEYS.iter().filter(|k| **k != "coordination") {
         assert!(
             first.contains_key(*key),
-            "dist/umm.toml does not show '{key}'"
+            "dist/usr/lib/umm/umm.toml does not show '{key}'"
         );
     }
     let root = tempfile::tempdir().unwrap();
@@ -34,5 +38,9 @@ fn vendor_file_matches_builtin_defaults() {
     fs::write(root.path().join("etc/umm/umm.toml"), &body).unwrap();
     let loaded = config::load(&Root::new(root.path()));
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    assert_eq!(loaded.config, Config::default(), "dist/umm.toml:\n{body}");
+    assert_eq!(
+        loaded.config,
+        Config::default(),
+        "dist/usr/lib/umm/umm.toml:\n{body}"
+    );
 }
