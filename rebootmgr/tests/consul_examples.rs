@@ -40,7 +40,7 @@ fn consul_accepts_the_service_definitions() {
     }
     std::fs::write(
         dir.path().join("agent.json"),
-        r#"{"data_dir": "/tmp/unused", "enable_local_script_checks": true}"#,
+        r#"{"data_dir": "/tmp/unused", "bind_addr": "127.0.0.1", "enable_local_script_checks": true}"#,
     )
     .unwrap();
     let out = Command::new(support::consul_bin())
