@@ -180,6 +180,21 @@ impl Marker {
     }
 }
 
+/// Deletes `node`'s reboot markers: its own per-node marker, and the shared
+/// (Python tool's) marker when that names `node`. Both are tried; the first
+/// error is returned.
+pub fn delete_reboot_markers(c: &Consul, keys: &Keys, node: &str) -> Result<(), ConsulError> {
+    let own = c.kv_delete(&keys.marker());
+    let shared = match c.kv_get(&keys.shared_marker()) {
+        Ok(Some(e)) if e.value_str().trim() == node => c
+            .kv_delete_cas(&keys.shared_marker(), e.modify_index)
+            .map(|_| ()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    own.and(shared)
+}
+
 /// The first stop flag that is set, as (key, reason).
 pub fn stop_flag_set(c: &Consul, keys: &Keys) -> Result<Option<(String, String)>, ConsulError> {
     for k in keys.stop_flags() {

@@ -20,9 +20,11 @@ use umm_coord::consul::Consul;
 use umm_coord::health;
 use umm_coord::lock::{Acquire, Semaphore, Session};
 use umm_coord::protocol::{
-    read_node_config, stop_flag_set, Keys, Marker, MarkerOwner, TAG, TAG_POSTBOOT, TAG_PREBOOT,
+    delete_reboot_markers, read_node_config, stop_flag_set, Keys, Marker, MarkerOwner, TAG,
+    TAG_POSTBOOT, TAG_PREBOOT,
 };
-use umm_core::paths::{self, Root};
+use umm_core::paths::Root;
+use umm_core::state;
 use umm_core::tasks::{self, TaskError, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,14 +174,6 @@ fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
         )),
         None => Ok(()),
     }
-}
-
-fn boot_id(root: &Root) -> Option<String> {
-    umm_core::fsutil::read_optional(&root.path(paths::BOOT_ID))
-        .ok()
-        .flatten()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 /// Which trigger asks for a reboot, if any.
@@ -464,7 +458,7 @@ fn after_pre_boot_tasks(
 
     let marker = Marker {
         owner: MarkerOwner::Rebootmgr,
-        boot_id: boot_id(&s.root),
+        boot_id: state::read_boot_id(&s.root),
         since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
@@ -532,21 +526,14 @@ fn clear_reboot_state(c: &Consul, s: &Settings, keys: &Keys) {
 }
 
 fn delete_markers(c: &Consul, s: &Settings, keys: &Keys) {
-    if let Err(e) = c.kv_delete(&keys.marker()) {
-        log::error!("deleting {}: {e}", keys.marker());
-    }
-    match c.kv_get(&keys.shared_marker()) {
-        Ok(Some(e)) if e.value_str().trim() == s.node => {
-            let _ = c.kv_delete_cas(&keys.shared_marker(), e.modify_index);
-        }
-        Ok(_) => {}
-        Err(e) => log::error!("reading {}: {e}", keys.shared_marker()),
+    if let Err(e) = delete_reboot_markers(c, keys, &s.node) {
+        log::error!("deleting the reboot markers of {}: {e}", s.node);
     }
 }
 
 fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<Done, Abort> {
     log::info!("found this node's reboot marker: post-boot phase");
-    if let (Some(then), Some(now)) = (&marker.boot_id, boot_id(&s.root)) {
+    if let (Some(then), Some(now)) = (&marker.boot_id, state::read_boot_id(&s.root)) {
         if *then == now {
             let age = umm_core::fsutil::now_unix().saturating_sub(marker.since);
             if age < s.reboot_grace.as_secs() {

@@ -9,13 +9,12 @@ mod status;
 use clap::{Args, Parser, Subcommand};
 use exit::{Abort, Exit};
 use flow::{Done, Reboot, Settings};
-use std::io::Write;
-use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use umm_coord::consul::Consul;
 use umm_coord::protocol::{self as rebootmgr, Keys, NodeConfig};
+use umm_core::fsutil;
 use umm_core::paths::Root;
 
 #[derive(Parser, Debug)]
@@ -122,28 +121,6 @@ struct RunArgs {
     poll_ms: u64,
 }
 
-struct StderrLog(log::LevelFilter);
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        // Our own messages only: the HTTP client's debug output is noise.
-        m.level() <= self.0
-            && (m.target().starts_with("umm") || m.target().starts_with("rebootmgr"))
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "rebootmgr[{}]: {}: {}",
-                std::process::id(),
-                r.level(),
-                r.args()
-            );
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -166,9 +143,7 @@ fn main() -> ExitCode {
     } else {
         level
     };
-    if log::set_boxed_logger(Box::new(StderrLog(level))).is_ok() {
-        log::set_max_level(level);
-    }
+    umm_core::logger::init("rebootmgr", umm_core::logger::Sink::Stderr, level);
     match dispatch(cli) {
         Ok(msg) => {
             if !msg.is_empty() {
@@ -246,12 +221,7 @@ fn dispatch(cli: Cli) -> Result<String, Abort> {
                     .and_then(|cfg| cfg.group),
             };
             let keys = Keys::new(&node, group.as_deref());
-            c.kv_delete(&keys.marker())?;
-            if let Some(e) = c.kv_get(&keys.shared_marker())? {
-                if e.value_str().trim() == node {
-                    c.kv_delete_cas(&keys.shared_marker(), e.modify_index)?;
-                }
-            }
+            rebootmgr::delete_reboot_markers(&c, &keys, &node)?;
             // The limit only matters when taking a slot.
             umm_coord::lock::Semaphore::for_keys(&keys, 1).release(&c, &node)?;
             Ok(format!(
@@ -335,25 +305,15 @@ fn flag_key(
 }
 
 /// Holds `/run/rebootmgr.lock` (flock) for the life of the process.
-fn single_instance(root: &Root) -> Result<std::fs::File, Abort> {
+fn single_instance(root: &Root) -> Result<fsutil::Lock, Abort> {
     let path = root.path(local::INSTANCE_LOCK);
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Abort::new(Exit::Error, format!("{}: {e}", path.display())))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Abort::new(
+    fsutil::lock_exclusive(&path, fsutil::Wait::No).map_err(|e| match e {
+        fsutil::LockError::Busy => Abort::new(
             Exit::AlreadyRunning,
             format!("another rebootmgr holds {}", path.display()),
-        ));
-    }
-    Ok(f)
+        ),
+        fsutil::LockError::Io(e) => Abort::new(Exit::Error, format!("{}: {e}", path.display())),
+    })
 }
 
 fn run(c: &Consul, node: Option<String>, a: RunArgs) -> Result<String, Abort> {
