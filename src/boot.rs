@@ -11,7 +11,7 @@ use umm_core::decision::Decision;
 use umm_core::fsutil;
 use umm_core::inputs;
 use umm_core::paths::Root;
-use umm_core::state::{self, CommandResult, State};
+use umm_core::state::{self, State};
 
 /// Where the scheduled command's output is kept, in the state dir.
 pub const COMMAND_OUTPUT: &str = "command.out";
@@ -43,16 +43,9 @@ impl Ctx {
         &self.loaded.config.state_dir
     }
 
-    fn save(&self, st: &State) -> io::Result<()> {
-        state::write(&self.root, self.state_dir(), st).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot write {}: {e}",
-                    state::state_path(self.state_dir()).display()
-                ),
-            )
-        })
+    /// Applies `change` to the state under the lock `umm on` takes too.
+    fn update<T>(&self, change: impl FnOnce(&mut State) -> T) -> io::Result<state::Updated<T>> {
+        Ok(state::update(&self.root, self.state_dir(), change)?)
     }
 }
 
@@ -69,7 +62,7 @@ pub fn this_boot_decision(ctx: &Ctx, env_token: Option<&str>) -> (Decision, Stri
     if let Some(d) = state::read_runtime(&ctx.root).recorded {
         return (d, "decided earlier in this boot".into());
     }
-    let g = inputs::gather(&ctx.root, false);
+    let g = inputs::gather(&ctx.root, None, false);
     (g.decision, format!("decided by umm boot record: {}", g.why))
 }
 
@@ -79,21 +72,18 @@ pub fn this_boot_decision(ctx: &Ctx, env_token: Option<&str>) -> (Decision, Stri
 pub fn record(ctx: &Ctx, env_token: Option<&str>) -> io::Result<(Decision, Vec<String>)> {
     let (decision, why) = this_boot_decision(ctx, env_token);
     let mut notes = vec![format!("this boot: {} ({why})", decision.token())];
-    let read = state::read_for_update(&ctx.root, ctx.state_dir(), ctx.now);
-    if let Some(p) = read.problem {
-        notes.push(format!("state: {p}; starting from an empty state"));
-    }
-    let mut st = read.state;
-    st.record_boot(&decision, &ctx.boot_id, ctx.now);
-    notes.push(format!(
-        "unclean boots: {} (reboot_count = {})",
-        st.unclean_boots, ctx.loaded.config.reboot_count
-    ));
     // The marker first: it is what keeps this boot's decision across
     // daemon-reloads even if /var turns out not to be writable.
     let marker = state::marker_text(&decision, &ctx.boot_id, ctx.now);
     fsutil::write_atomic(&ctx.root.path(state::BOOT_RECORD), marker.as_bytes(), 0o644)?;
-    ctx.save(&st)?;
+    let done = ctx.update(|st| st.record_boot(&decision, &ctx.boot_id, ctx.now))?;
+    if let Some(p) = done.problem {
+        notes.push(format!("state: {p}; starting from an empty state"));
+    }
+    notes.push(format!(
+        "unclean boots: {} (reboot_count = {})",
+        done.state.unclean_boots, ctx.loaded.config.reboot_count
+    ));
     if decision.is_maintenance() {
         write_banner(ctx, &decision)?;
     }
@@ -104,13 +94,7 @@ pub fn record(ctx: &Ctx, env_token: Option<&str>) -> io::Result<(Decision, Vec<S
 /// `counter_reset_time`): close the watched boot and reset the count. In
 /// maintenance mode nothing is watched, so the count is held.
 pub fn close(ctx: &Ctx) -> io::Result<bool> {
-    let read = state::read_for_update(&ctx.root, ctx.state_dir(), ctx.now);
-    let mut st = read.state;
-    let changed = st.close_boot(&ctx.boot_id);
-    if changed || read.problem.is_some() {
-        ctx.save(&st)?;
-    }
-    Ok(changed)
+    Ok(ctx.update(|st| st.close_boot(&ctx.boot_id))?.value)
 }
 
 /// The banner text for a node in maintenance mode.
@@ -147,42 +131,22 @@ pub fn remove_banner(root: &Root) {
 /// `<state_dir>/command.out`. Returns its exit status, or None if there was
 /// nothing to run.
 pub fn run_command(ctx: &Ctx) -> io::Result<Option<i32>> {
-    let mut st = state::read_for_update(&ctx.root, ctx.state_dir(), ctx.now).state;
-    let Some(req) = st.request.clone() else {
-        return Ok(None);
-    };
-    let Some(argv) = req.command.clone().filter(|a| !a.is_empty()) else {
-        return Ok(None);
-    };
-    if st
-        .command_result
-        .as_ref()
-        .is_some_and(|r| r.request == req.requested_at)
-    {
-        return Ok(None);
-    }
     let out_rel: PathBuf = ctx.state_dir().join(COMMAND_OUTPUT);
-    // Recorded before it starts: if the node dies meanwhile, it does not run again.
-    st.command_result = Some(CommandResult {
-        request: req.requested_at,
-        command: argv.clone(),
-        started: fsutil::now_unix(),
-        finished: None,
-        exit_status: None,
-        output_file: out_rel.display().to_string(),
-    });
-    ctx.save(&st)?;
+    let due = ctx.update(|st| {
+        let (request, argv) = st.command_due()?;
+        st.command_started(
+            request,
+            argv.clone(),
+            out_rel.display().to_string(),
+            fsutil::now_unix(),
+        );
+        Some((request, argv))
+    })?;
+    let Some((request, argv)) = due.value else {
+        return Ok(None);
+    };
     let status = execute_logged(&argv, &ctx.root.path(&out_rel));
-    let mut st = state::read_for_update(&ctx.root, ctx.state_dir(), fsutil::now_unix()).state;
-    if let Some(r) = st
-        .command_result
-        .as_mut()
-        .filter(|r| r.request == req.requested_at)
-    {
-        r.finished = Some(fsutil::now_unix());
-        r.exit_status = Some(status);
-    }
-    ctx.save(&st)?;
+    ctx.update(|st| st.command_finished(request, status, fsutil::now_unix()))?;
     Ok(Some(status))
 }
 
@@ -252,52 +216,46 @@ pub fn exit_code(s: std::process::ExitStatus) -> i32 {
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
     use umm_core::decision::Reason;
     use umm_core::state::Request;
+    use umm_testsupport::FakeRoot;
 
-    fn ctx(d: &Path, boot: &str) -> Ctx {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-        let p = d.join("proc/sys/kernel/random");
-        fs::create_dir_all(&p).unwrap();
-        fs::write(p.join("boot_id"), format!("{boot}\n")).unwrap();
-        Ctx::load(Root::new(d))
+    /// Boot `id` of the fake root: a reboot clears `/run`.
+    fn boot(f: &FakeRoot, id: &str) -> Ctx {
+        f.clear_run();
+        f.set_boot_id(id);
+        Ctx::load(Root::new(f.path()))
     }
 
-    fn reboot(d: &Path) {
-        let _ = fs::remove_dir_all(d.join("run"));
+    fn seed(c: &Ctx, st: State) {
+        state::update(&c.root, c.state_dir(), |s| *s = st).unwrap();
     }
 
     #[test]
     fn crash_loop_then_clean_shutdown() {
-        let d = tempfile::tempdir().unwrap();
+        let d = FakeRoot::new();
         // Three boots that each crash (nothing closes them).
         for (i, b) in ["b1", "b2", "b3"].iter().enumerate() {
-            reboot(d.path());
-            let c = ctx(d.path(), b);
+            let c = boot(&d, b);
             let (dec, _) = record(&c, Some("normal")).unwrap();
             assert_eq!(dec, Decision::Normal);
             let st = state::read(&c.root, c.state_dir()).state;
             assert_eq!(st.unclean_boots, i as u32, "after recording {b}");
         }
         // The fourth boot: the generator would now decide reboot-loop.
-        reboot(d.path());
-        let c = ctx(d.path(), "b4");
+        let c = boot(&d, "b4");
         let (dec, _) = this_boot_decision(&c, None);
         assert_eq!(dec, Decision::Maintenance(Reason::RebootLoop));
         record(&c, Some(&dec.token())).unwrap();
-        assert!(d.path().join("run/motd.d/50-umm").exists());
-        assert!(
-            fs::read_to_string(d.path().join("run/issue.d/50-umm.issue"))
-                .unwrap()
-                .contains("umm off")
-        );
+        assert!(d.p("run/motd.d/50-umm").exists());
+        assert!(fs::read_to_string(d.p("run/issue.d/50-umm.issue"))
+            .unwrap()
+            .contains("umm off"));
         // A clean shutdown in maintenance mode holds the count.
         assert!(!close(&c).unwrap());
         assert_eq!(state::read(&c.root, c.state_dir()).state.unclean_boots, 3);
         // ... so the next boot is maintenance again.
-        reboot(d.path());
-        let c = ctx(d.path(), "b5");
+        let c = boot(&d, "b5");
         assert_eq!(
             this_boot_decision(&c, None).0,
             Decision::Maintenance(Reason::RebootLoop)
@@ -306,13 +264,13 @@ mod tests {
 
     #[test]
     fn record_is_kept_across_reload_and_clean_shutdown_resets() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), "b1");
+        let d = FakeRoot::new();
+        let c = boot(&d, "b1");
         let st = State {
             unclean_boots: 2,
             ..State::default()
         };
-        state::write(&c.root, c.state_dir(), &st).unwrap();
+        seed(&c, st);
         record(&c, Some("normal")).unwrap();
         assert_eq!(
             state::read_runtime(&c.root).recorded,
@@ -326,11 +284,9 @@ mod tests {
 
     #[test]
     fn corrupt_state_is_moved_aside_and_boot_recorded() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), "b1");
-        let f = d.path().join("var/lib/umm/state");
-        fs::create_dir_all(f.parent().unwrap()).unwrap();
-        fs::write(&f, "garbage = [").unwrap();
+        let d = FakeRoot::new();
+        let c = boot(&d, "b1");
+        d.write("var/lib/umm/state", "garbage = [");
         let (_, notes) = record(&c, Some("normal")).unwrap();
         assert!(notes.iter().any(|n| n.contains("moved aside")), "{notes:?}");
         let st = state::read(&c.root, c.state_dir());
@@ -340,9 +296,9 @@ mod tests {
 
     #[test]
     fn scheduled_command_runs_once_per_request() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), "b1");
-        let proof = d.path().join("proof");
+        let d = FakeRoot::new();
+        let c = boot(&d, "b1");
+        let proof = d.p("proof");
         let st = State {
             request: Some(Request {
                 requested_at: 7,
@@ -358,7 +314,7 @@ mod tests {
             }),
             ..State::default()
         };
-        state::write(&c.root, c.state_dir(), &st).unwrap();
+        seed(&c, st);
         assert_eq!(run_command(&c).unwrap(), Some(3));
         assert_eq!(
             run_command(&c).unwrap(),
@@ -371,14 +327,14 @@ mod tests {
             .command_result
             .unwrap();
         assert_eq!((r.request, r.exit_status), (7, Some(3)));
-        let out = fs::read_to_string(d.path().join("var/lib/umm/command.out")).unwrap();
+        let out = fs::read_to_string(d.p("var/lib/umm/command.out")).unwrap();
         assert!(out.contains("out\n") && out.contains("err\n"), "{out:?}");
     }
 
     #[test]
     fn missing_command_reports_127() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), "b1");
+        let d = FakeRoot::new();
+        let c = boot(&d, "b1");
         let st = State {
             request: Some(Request {
                 requested_at: 1,
@@ -387,7 +343,7 @@ mod tests {
             }),
             ..State::default()
         };
-        state::write(&c.root, c.state_dir(), &st).unwrap();
+        seed(&c, st);
         assert_eq!(run_command(&c).unwrap(), Some(127));
     }
 }

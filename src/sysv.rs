@@ -47,43 +47,36 @@ pub fn wait_stable(ctx: &Ctx, mut sleep: impl FnMut(Duration)) -> io::Result<boo
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
     use umm_core::decision::{Decision, Reason};
+    use umm_testsupport::FakeRoot;
 
-    fn root(d: &std::path::Path) -> Root {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-        let p = d.join("proc/sys/kernel/random");
-        fs::create_dir_all(&p).unwrap();
-        fs::write(p.join("boot_id"), "b1\n").unwrap();
-        Root::new(d)
+    fn root(d: &FakeRoot) -> Root {
+        d.set_boot_id("b1");
+        Root::new(d.path())
     }
 
     #[test]
     fn returns_at_once_unless_maintenance() {
-        let d = tempfile::tempdir().unwrap();
-        let r = root(d.path());
+        let d = FakeRoot::new();
+        let r = root(&d);
         assert!(!wait_resumed(&r, POLL), "nothing recorded");
-        fs::create_dir_all(d.path().join("run/umm")).unwrap();
-        fs::write(
-            d.path().join("run/umm/boot"),
-            state::marker_text(&Decision::Normal, "b1", 1),
-        )
-        .unwrap();
+        d.write(
+            "run/umm/boot",
+            &state::marker_text(&Decision::Normal, "b1", 1),
+        );
         assert!(!wait_resumed(&r, POLL));
     }
 
     #[test]
     fn blocks_in_maintenance_until_resumed() {
-        let d = tempfile::tempdir().unwrap();
-        let r = root(d.path());
-        fs::create_dir_all(d.path().join("run/umm")).unwrap();
-        fs::write(
-            d.path().join("run/umm/boot"),
-            state::marker_text(&Decision::Maintenance(Reason::Requested), "b1", 1),
-        )
-        .unwrap();
-        let resumed = d.path().join("run/umm/resumed");
+        let d = FakeRoot::new();
+        let r = root(&d);
+        d.write(
+            "run/umm/boot",
+            &state::marker_text(&Decision::Maintenance(Reason::Requested), "b1", 1),
+        );
+        let resumed = d.p("run/umm/resumed");
         let t = Instant::now();
         let h = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
@@ -98,14 +91,14 @@ mod tests {
 
     #[test]
     fn stable_after_counter_reset_time() {
-        let d = tempfile::tempdir().unwrap();
-        let r = root(d.path());
+        let d = FakeRoot::new();
+        let r = root(&d);
         let ctx = Ctx::load(r.clone());
         let st = state::State {
             unclean_boots: 2,
             ..state::State::default()
         };
-        state::write(&r, ctx.state_dir(), &st).unwrap();
+        state::update(&r, ctx.state_dir(), |s| *s = st).unwrap();
         boot::record(&ctx, Some("normal")).unwrap();
         let mut slept = Duration::ZERO;
         assert!(wait_stable(&ctx, |d| slept += d).unwrap());
@@ -115,14 +108,14 @@ mod tests {
 
     #[test]
     fn maintenance_holds_the_count() {
-        let d = tempfile::tempdir().unwrap();
-        let r = root(d.path());
+        let d = FakeRoot::new();
+        let r = root(&d);
         let ctx = Ctx::load(r.clone());
         let st = state::State {
             unclean_boots: 3,
             ..state::State::default()
         };
-        state::write(&r, ctx.state_dir(), &st).unwrap();
+        state::update(&r, ctx.state_dir(), |s| *s = st).unwrap();
         boot::record(&ctx, Some("maintenance:reboot-loop")).unwrap();
         assert!(!wait_stable(&ctx, |_| {}).unwrap());
         assert_eq!(state::read(&r, ctx.state_dir()).state.unclean_boots, 3);

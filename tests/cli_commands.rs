@@ -8,44 +8,34 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use umm_testsupport::{fakeroot::mkdirs, require_root, FakeRoot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm");
 
 struct Fake {
-    dir: tempfile::TempDir,
-    logs: tempfile::TempDir,
+    root: FakeRoot,
+    logs: FakeRoot,
 }
 
 impl Fake {
     fn new() -> Fake {
-        assert!(
-            unsafe { libc::geteuid() } == 0,
-            "these tests create root-owned files: run them as root"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let logs = tempfile::tempdir().unwrap();
-        for d in [dir.path(), logs.path()] {
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        require_root();
+        Fake {
+            root: FakeRoot::booted("boot-1", Some("root=/dev/sda1 quiet")),
+            logs: FakeRoot::new(),
         }
-        let f = Fake { dir, logs };
-        f.put("/proc/sys/kernel/random/boot_id", "boot-1\n");
-        f.put("/proc/cmdline", "root=/dev/sda1 quiet\n");
-        f
     }
 
     fn root(&self) -> &Path {
-        self.dir.path()
+        self.root.path()
     }
 
     fn p(&self, abs: &str) -> PathBuf {
-        self.root().join(abs.trim_start_matches('/'))
+        self.root.p(abs)
     }
 
     fn put(&self, abs: &str, text: &str) {
-        let p = self.p(abs);
-        mkdirs(p.parent().unwrap());
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        self.root.write(abs, text);
     }
 
     /// This boot's record as umm-boot.service would write it.
@@ -57,12 +47,8 @@ impl Fake {
     }
 
     fn hook(&self, which: &str, name: &str, body: &str) -> PathBuf {
-        let dir = self.p(&format!("/etc/umm/hooks/{which}"));
-        mkdirs(&dir);
-        let p = dir.join(name);
-        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        p
+        self.root
+            .script(&format!("/etc/umm/hooks/{which}/{name}"), body)
     }
 
     fn reboot_log(&self) -> PathBuf {
@@ -127,16 +113,6 @@ impl Fake {
             .parse()
             .unwrap()
     }
-}
-
-fn mkdirs(p: &Path) {
-    use std::os::unix::fs::DirBuilderExt;
-    // 0755 whatever the umask: the trust checks refuse group-writable dirs.
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(p)
-        .unwrap();
 }
 
 struct Out(Output);

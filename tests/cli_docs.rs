@@ -104,13 +104,8 @@ fn exit_statuses_and_test_variables_are_documented() {
 /// is listed in docs/status-json.md.
 #[test]
 fn every_json_field_is_documented() {
-    let root = tempfile::tempdir().unwrap();
-    let put = |rel: &str, text: &str| {
-        let p = root.path().join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    };
-    put(
+    let root = umm_testsupport::FakeRoot::new();
+    root.write(
         "var/lib/umm/state",
         "version = 1\n[request]\nrequested_at = 7\nrequested_by = \"root\"\ncommand = [\"true\"]\n\
          [command_result]\nrequest = 7\ncommand = [\"true\"]\nstarted = 8\nfinished = 9\nexit_status = 0\noutput_file = \"/var/lib/umm/command.out\"\n\

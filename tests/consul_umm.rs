@@ -5,30 +5,21 @@
 use umm_testsupport as support;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use support::*;
 
 const UMM: &str = env!("CARGO_BIN_EXE_umm");
 
-fn fake_root(consul: &str, healthy_timeout: &str) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    for dir in [
-        "etc/umm",
-        "var/lib/umm",
-        "run/umm",
-        "proc/sys/kernel/random",
-    ] {
-        fs::create_dir_all(d.path().join(dir)).unwrap();
+fn fake_root(consul: &str, healthy_timeout: &str) -> FakeRoot {
+    let d = FakeRoot::booted("b1", None);
+    for dir in ["var/lib/umm", "run/umm"] {
+        d.mkdir(dir);
     }
-    fs::write(d.path().join("proc/sys/kernel/random/boot_id"), "b1\n").unwrap();
-    fs::write(
-        d.path().join("etc/umm/umm.toml"),
-        format!("[coordination]\nconsul = \"{consul}\"\ngroup = \"controllers\"\nsession_ttl = \"10s\"\nhealthy_timeout = \"{healthy_timeout}\"\n"),
-    )
-    .unwrap();
+    d.write(
+        "etc/umm/umm.toml",
+        &format!("[coordination]\nconsul = \"{consul}\"\ngroup = \"controllers\"\nsession_ttl = \"10s\"\nhealthy_timeout = \"{healthy_timeout}\"\n"),
+    );
     d
 }
 

@@ -30,12 +30,9 @@ fn vendor_file_matches_builtin_defaults() {
             "dist/usr/lib/umm/umm.toml does not show '{key}'"
         );
     }
-    let root = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::create_dir_all(root.path().join("etc/umm")).unwrap();
+    let root = umm_testsupport::FakeRoot::new();
     let body: String = first.values().map(|l| format!("{l}\n")).collect();
-    fs::write(root.path().join("etc/umm/umm.toml"), &body).unwrap();
+    root.write("etc/umm/umm.toml", &body);
     let loaded = config::load(&Root::new(root.path()));
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     assert_eq!(

@@ -47,11 +47,8 @@ fn documented_defaults_are_the_builtin_defaults() {
         }
         toml_text.push_str(&format!("{key} = {}\n", default.trim_matches('`')));
     }
-    let root = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::create_dir_all(root.path().join("etc/umm")).unwrap();
-    fs::write(root.path().join("etc/umm/umm.toml"), &toml_text).unwrap();
+    let root = umm_testsupport::FakeRoot::new();
+    root.write("etc/umm/umm.toml", &toml_text);
     let loaded = config::load(&Root::new(root.path()));
     assert!(loaded.errors.is_empty(), "{:?}\n{toml_text}", loaded.errors);
     assert_eq!(loaded.config, Config::default(), "documented:\n{toml_text}");

@@ -10,6 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use umm_core::paths::Root;
 use umm_core::{cmdline, config, decision, duration, state};
+use umm_testsupport::FakeRoot;
 
 /// xorshift64*: small, deterministic, good enough to pick mutations.
 struct Rng(u64);
@@ -201,17 +202,15 @@ fn state_and_markers_never_panic() {
 fn config_files_never_panic() {
     // Through the real loader (files on a fake root), so the legacy file,
     // non-UTF-8 bytes and the layering are covered too.
-    let d = tempfile::tempdir().unwrap();
-    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let d = FakeRoot::new();
     let root = Root::new(d.path());
-    let etc = d.path().join("etc/umm");
-    fs::create_dir_all(&etc).unwrap();
+    let etc = d.mkdir("etc/umm");
     let mut rng = Rng(0x94D0_49BB_1331_11EB);
     let mut used = 0;
     for i in 0..cases(3_000) {
         let (file, seeds) = if i % 3 == 0 {
             let _ = fs::remove_file(etc.join("umm.toml"));
-            (d.path().join("etc/umm.conf"), LEGACY)
+            (d.p("etc/umm.conf"), LEGACY)
         } else {
             (etc.join("umm.toml"), CONFIGS)
         };

@@ -5,10 +5,10 @@
 //! Runs the real `umm` binary on a fake root (`UMM_ROOT`).
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use umm_testsupport::FakeRoot;
 
 const UMM: &str = env!("CARGO_BIN_EXE_umm");
 
@@ -45,9 +45,9 @@ fn setup(action: &str, root: &Path) -> String {
 
 #[test]
 fn inittab_entry_is_reversible_and_idempotent() {
-    let d = tempfile::tempdir().unwrap();
-    fs::create_dir_all(d.path().join("etc/init.d")).unwrap();
-    fs::write(d.path().join("etc/inittab"), BOOKWORM_INITTAB).unwrap();
+    let d = FakeRoot::new();
+    d.mkdir("etc/init.d");
+    d.write("etc/inittab", BOOKWORM_INITTAB);
     let once = setup("install", d.path());
     let lines: Vec<&str> = once.lines().collect();
     let at = lines
@@ -64,44 +64,31 @@ fn inittab_entry_is_reversible_and_idempotent() {
     assert_eq!(setup("remove", d.path()), BOOKWORM_INITTAB);
 }
 
-struct Fake(tempfile::TempDir);
+/// A root booted with `cmdline`, with stand-ins for ssh and getty that
+/// record they ran (the getty stays up like a real one).
+fn fake(cmdline: &str) -> FakeRoot {
+    let f = FakeRoot::booted("b1", Some(cmdline));
+    let log = f.p("log");
+    f.script(
+        "etc/init.d/ssh",
+        &format!("echo \"ssh $1\" >> {}", log.display()),
+    );
+    f.script(
+        "sbin/getty",
+        &format!("echo \"getty $*\" >> {}\nexec sleep 30", log.display()),
+    );
+    f
+}
 
-impl Fake {
-    fn new(cmdline: &str) -> Fake {
-        let d = tempfile::tempdir().unwrap();
-        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let f = Fake(d);
-        f.write("proc/sys/kernel/random/boot_id", "b1\n", 0o644);
-        f.write("proc/cmdline", &format!("{cmdline}\n"), 0o644);
-        // Stand-ins that record they ran; the getty stays up like a real one.
-        let log = f.p("log");
-        f.write(
-            "etc/init.d/ssh",
-            &format!("#!/bin/sh\necho \"ssh $1\" >> {}\n", log.display()),
-            0o755,
-        );
-        f.write(
-            "sbin/getty",
-            &format!(
-                "#!/bin/sh\necho \"getty $*\" >> {}\nexec sleep 30\n",
-                log.display()
-            ),
-            0o755,
-        );
-        f
-    }
-    fn p(&self, rel: &str) -> PathBuf {
-        self.0.path().join(rel)
-    }
-    fn write(&self, rel: &str, text: &str, mode: u32) {
-        let p = self.p(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    }
+trait Pause {
+    fn pause(&self) -> std::process::Child;
+    fn log(&self) -> String;
+}
+
+impl Pause for FakeRoot {
     fn pause(&self) -> std::process::Child {
         Command::new(repo("initscripts/umm-pause"))
-            .env("UMM_ROOT", self.0.path())
+            .env("UMM_ROOT", self.path())
             .env("UMM_BIN", UMM)
             .env(
                 "SYSTEMD_PROC_CMDLINE",
@@ -119,7 +106,7 @@ impl Fake {
 
 #[test]
 fn normal_boot_returns_at_once() {
-    let f = Fake::new("root=/dev/vda");
+    let f = fake("root=/dev/vda");
     let o = f.pause().wait_with_output().unwrap();
     assert!(o.status.success());
     let boot = fs::read_to_string(f.p("run/umm/boot")).unwrap();
@@ -129,7 +116,7 @@ fn normal_boot_returns_at_once() {
 
 #[test]
 fn maintenance_blocks_until_resumed() {
-    let f = Fake::new("root=/dev/vda console=ttyS0,115200 umm=1");
+    let f = fake("root=/dev/vda console=ttyS0,115200 umm=1");
     let mut child = f.pause();
     // It must still be waiting a while later, with ssh and a getty up.
     let t = Instant::now();

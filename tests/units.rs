@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use umm_testsupport::FakeRoot;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,13 +27,13 @@ fn shipped_units() -> Vec<String> {
     v
 }
 
-fn verify_root() -> tempfile::TempDir {
+fn verify_root() -> FakeRoot {
     let which = Command::new("systemd-analyze").arg("--version").output();
     assert!(
         which.is_ok_and(|o| o.status.success()),
         "systemd-analyze is missing: the test command installs it (apt-get install systemd)"
     );
-    let root = tempfile::tempdir().unwrap();
+    let root = FakeRoot::new();
     let bindir = Path::new(env!("CARGO_BIN_EXE_umm"))
         .parent()
         .unwrap()

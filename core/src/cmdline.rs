@@ -244,13 +244,8 @@ mod tests {
 
     #[test]
     fn reads_pid1_argv_in_container() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("proc/1")).unwrap();
-        std::fs::write(
-            d.path().join("proc/1/cmdline"),
-            b"/sbin/init\0umm=1\0foo=a b\0",
-        )
-        .unwrap();
+        let d = umm_testsupport::FakeRoot::new();
+        d.write("proc/1/cmdline", "/sbin/init\0umm=1\0foo=a b\0");
         let root = Root::new(d.path());
         let words = split(&read_without_env(&root, true));
         assert_eq!(words, vec!["umm=1", "foo=a b"]);

@@ -396,23 +396,11 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
 mod tests {
     use super::*;
     use std::fs;
-
-    fn put(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel.trim_start_matches('/'));
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    fn fake_root() -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        d
-    }
+    use umm_testsupport::FakeRoot;
 
     #[test]
     fn documented_defaults() {
-        let d = fake_root();
+        let d = FakeRoot::new();
         let l = load(&Root::new(d.path()));
         let c = &l.config;
         assert!(c.enabled);
@@ -427,37 +415,29 @@ mod tests {
 
     #[test]
     fn precedence() {
-        let d = fake_root();
+        let d = FakeRoot::new();
         let r = d.path();
-        put(
-            r,
+        d.write(
             "/usr/lib/umm/umm.toml",
             "reboot_count = 1\nenabled = true\nkeep_units = [\"a.service\"]\n",
         );
-        put(
-            r,
+        d.write(
             "/etc/umm/umm.toml",
             "reboot_count = 3\ncounter_reset_time = \"5min\"\n",
         );
-        put(
-            r,
+        d.write(
             "/run/umm/umm.toml.d/10-run.toml",
             "reboot_count = 4\nhook_timeout = \"1min\"\n",
         );
-        put(r, "/etc/umm/umm.toml.d/20-etc.toml", "reboot_count = 5\n");
-        put(r, "/run/umm/umm.toml.d/30-run.toml", "reboot_count = 6\n");
+        d.write("/etc/umm/umm.toml.d/20-etc.toml", "reboot_count = 5\n");
+        d.write("/run/umm/umm.toml.d/30-run.toml", "reboot_count = 6\n");
         // Same name in /etc and /run: only /etc's is read.
-        put(r, "/run/umm/umm.toml.d/40-both.toml", "enabled = false\n");
-        put(
-            r,
+        d.write("/run/umm/umm.toml.d/40-both.toml", "enabled = false\n");
+        d.write(
             "/etc/umm/umm.toml.d/40-both.toml",
             "counter_reset_time = \"7min\"\n",
         );
-        put(
-            r,
-            "/etc/umm/umm.toml.d/50-not-toml.conf",
-            "enabled = false\n",
-        );
+        d.write("/etc/umm/umm.toml.d/50-not-toml.conf", "enabled = false\n");
         let l = load(&Root::new(r));
         assert_eq!(
             l.files,
@@ -489,16 +469,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_file_and_key_and_keep_earlier_value() {
-        let d = fake_root();
+        let d = FakeRoot::new();
         let r = d.path();
-        put(
-            r,
-            "/etc/umm/umm.toml",
-            "enabled = false\nreboot_count = 3\n",
-        );
-        put(
-            r,
-            "/etc/umm/umm.toml.d/10.toml",
+        d.write("/etc/umm/umm.toml", "enabled = false\nreboot_count = 3\n");
+        d.write("/etc/umm/umm.toml.d/10.toml",
             "counter_reset_time = 10\nreboot_count = \"x\"\nstate_dir = \"rel\"\nkeep_units = [\"../x\"]\nbogus = 1\n",
         );
         let l = load(&Root::new(r));
@@ -526,10 +500,10 @@ mod tests {
 
     #[test]
     fn broken_file_is_skipped_whole() {
-        let d = fake_root();
+        let d = FakeRoot::new();
         let r = d.path();
-        put(r, "/etc/umm/umm.toml", "enabled = false\n");
-        put(r, "/etc/umm/umm.toml.d/10.toml", "reboot_count = [[[\n");
+        d.write("/etc/umm/umm.toml", "enabled = false\n");
+        d.write("/etc/umm/umm.toml.d/10.toml", "reboot_count = [[[\n");
         let l = load(&Root::new(r));
         assert!(!l.config.enabled);
         assert_eq!(l.errors.len(), 1);
@@ -544,9 +518,9 @@ mod tests {
     #[test]
     fn untrusted_file_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let d = fake_root();
+        let d = FakeRoot::new();
         let r = d.path();
-        put(r, "/etc/umm/umm.toml", "enabled = false\n");
+        d.write("/etc/umm/umm.toml", "enabled = false\n");
         fs::set_permissions(
             r.join("etc/umm/umm.toml"),
             fs::Permissions::from_mode(0o666),
@@ -563,10 +537,9 @@ mod tests {
 
     #[test]
     fn legacy_file_is_read_as_data_in_minutes() {
-        let d = fake_root();
+        let d = FakeRoot::new();
         let r = d.path();
-        put(
-            r,
+        d.write(
             "/etc/umm.conf",
             "# old\nUMM=no\nREBOOT_COUNT=5\nCOUNTER_RESET_TIME=3\nX=$(reboot)\n",
         );
@@ -580,7 +553,7 @@ mod tests {
             .any(|w| w.contains("move them to /etc/umm/umm.toml")));
         assert_eq!(l.origin("enabled"), Origin::File("/etc/umm.conf".into()));
 
-        put(r, "/etc/umm/umm.toml", "reboot_count = 1\n");
+        d.write("/etc/umm/umm.toml", "reboot_count = 1\n");
         let l = load(&Root::new(r));
         assert!(
             l.config.enabled,

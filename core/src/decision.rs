@@ -1,10 +1,8 @@
 //! The one decision every boot path shares (generator, PID-1 shim, initramfs,
-//! `umm status`): command line + config + state + this boot's markers →
-//! disabled | normal | maintenance(reason). Pure: no I/O here.
-
-use crate::cmdline::KernelArgs;
-use crate::config::Config;
-use crate::state::{Runtime, State};
+//! `umm status`): the plain facts taken from the command line, the config,
+//! the state and this boot's markers → disabled | normal | maintenance(reason).
+//! Pure: no I/O, and no knowledge of where the facts come from
+//! (`inputs::gather` reads them), so this module imports nothing of ours.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
@@ -84,18 +82,29 @@ impl Decision {
     }
 }
 
-pub struct Inputs<'a> {
-    pub args: &'a KernelArgs,
-    pub config: &'a Config,
-    pub state: &'a State,
-    pub runtime: &'a Runtime,
-    pub boot_id: &'a str,
+/// What the decision depends on, and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// The master switch (`enabled`).
+    pub enabled: bool,
+    /// `umm=1` (`Some(true)`) or `umm=0` (`Some(false)`) on the kernel command line.
+    pub cmdline: Option<bool>,
+    /// `umm on` persisted a request.
+    pub requested: bool,
+    /// Consecutive unclean boots, including a previous boot that never closed.
+    pub unclean_boots: u32,
+    /// The configured `reboot_count`.
+    pub reboot_count: u32,
+    /// The decision already taken for this boot (its markers), if any.
+    pub recorded: Option<Decision>,
+    /// `umm off` resumed this boot.
+    pub resumed: bool,
 }
 
 /// The decision, and one sentence that says why (for logs and status).
-pub fn decide(i: &Inputs) -> (Decision, String) {
-    if !i.config.enabled {
-        let why = if i.args.umm == Some(true) {
+pub fn decide(i: &Facts) -> (Decision, String) {
+    if !i.enabled {
+        let why = if i.cmdline == Some(true) {
             "umm is disabled (enabled = false); umm=1 on the kernel command line is ignored"
                 .to_string()
         } else {
@@ -103,13 +112,13 @@ pub fn decide(i: &Inputs) -> (Decision, String) {
         };
         return (Decision::Disabled, why);
     }
-    if i.runtime.resumed {
+    if i.resumed {
         return (
             Decision::Normal,
             "maintenance mode was left with 'umm off' during this boot".into(),
         );
     }
-    if let Some(d) = i.runtime.recorded {
+    if let Some(d) = i.recorded {
         if d != Decision::Disabled {
             return (
                 d,
@@ -117,7 +126,7 @@ pub fn decide(i: &Inputs) -> (Decision, String) {
             );
         }
     }
-    match i.args.umm {
+    match i.cmdline {
         Some(false) => {
             return (
                 Decision::Normal,
@@ -132,19 +141,19 @@ pub fn decide(i: &Inputs) -> (Decision, String) {
         }
         None => {}
     }
-    if i.state.request.is_some() {
+    if i.requested {
         return (
             Decision::Maintenance(Reason::Requested),
             "maintenance was requested with 'umm on'".into(),
         );
     }
-    let unclean = i.state.effective_unclean(i.boot_id);
-    if unclean > i.config.reboot_count {
+    let unclean = i.unclean_boots;
+    if unclean > i.reboot_count {
         return (
             Decision::Maintenance(Reason::RebootLoop),
             format!(
                 "{unclean} consecutive unclean boots, more than reboot_count = {}",
-                i.config.reboot_count
+                i.reboot_count
             ),
         );
     }
@@ -152,7 +161,7 @@ pub fn decide(i: &Inputs) -> (Decision, String) {
         Decision::Normal,
         format!(
             "{unclean} unclean boot(s), reboot_count = {}",
-            i.config.reboot_count
+            i.reboot_count
         ),
     )
 }
@@ -160,7 +169,6 @@ pub fn decide(i: &Inputs) -> (Decision, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{OpenBoot, Request};
 
     #[derive(Clone, Copy, Debug)]
     enum Cmd {
@@ -190,33 +198,17 @@ mod tests {
     }
 
     fn run(r: &Row) -> Decision {
-        let args = KernelArgs {
-            umm: match r.cmd {
+        decide(&Facts {
+            enabled: r.enabled,
+            cmdline: match r.cmd {
                 Cmd::None => None,
                 Cmd::On => Some(true),
                 Cmd::Off => Some(false),
             },
-            ..KernelArgs::default()
-        };
-        let config = Config {
-            enabled: r.enabled,
+            requested: r.request,
+            // What `State::effective_unclean` gives for such a state.
+            unclean_boots: r.unclean + r.open_prev as u32,
             reboot_count: r.reboot_count,
-            ..Config::default()
-        };
-        let state = State {
-            unclean_boots: r.unclean,
-            open_boot: r.open_prev.then(|| OpenBoot {
-                boot_id: "prev".into(),
-                started: 0,
-            }),
-            request: r.request.then(|| Request {
-                requested_at: 1,
-                requested_by: "root".into(),
-                command: None,
-            }),
-            ..State::default()
-        };
-        let runtime = Runtime {
             recorded: match r.recorded {
                 Rec::None => None,
                 Rec::Normal => Some(Decision::Normal),
@@ -224,13 +216,6 @@ mod tests {
                 Rec::Disabled => Some(Decision::Disabled),
             },
             resumed: r.resumed,
-        };
-        decide(&Inputs {
-            args: &args,
-            config: &config,
-            state: &state,
-            runtime: &runtime,
-            boot_id: "this",
         })
         .0
     }

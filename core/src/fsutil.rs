@@ -1,10 +1,14 @@
 //! Small file-system helpers shared by umm and rebootmgr: crash-safe writes,
-//! reads that tell "missing" from "broken", and moving a bad file aside.
+//! reads that tell "missing" from "broken", moving a bad file aside, and the
+//! exclusive lock every single-writer guard uses.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Suffix of the temporary file an atomic write creates next to its target.
 /// Readers ignore such files; a leftover one is what an interrupted write leaves.
@@ -70,6 +74,84 @@ pub fn move_aside(path: &Path, now_unix: u64) -> io::Result<PathBuf> {
     Ok(dest)
 }
 
+/// How long [`lock_exclusive`] waits for a lock another process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Give up at once.
+    No,
+    /// Retry until this much time has passed.
+    UpTo(Duration),
+}
+
+/// An exclusive `flock` on a file, held until this value is dropped (or the
+/// process ends: a crashed holder never leaves a stale lock behind).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// Another process holds the lock (after waiting as long as asked).
+    Busy,
+    /// The lock file could not be created or opened.
+    Io(io::Error),
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Busy => f.write_str("held by another process"),
+            LockError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+/// How often a waiting [`lock_exclusive`] tries again.
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Takes an exclusive `flock` on `path` (created mode 0600, its directory
+/// 0755 when missing), waiting as `wait` says.
+pub fn lock_exclusive(path: &Path, wait: Wait) -> Result<Lock, LockError> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(LockError::Io)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(LockError::Io)?;
+    let deadline = match wait {
+        Wait::No => Instant::now(),
+        Wait::UpTo(d) => Instant::now() + d,
+    };
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lock { _file: file });
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {}
+            _ => return Err(LockError::Io(e)),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(LockError::Busy);
+        }
+        std::thread::sleep(left.min(LOCK_RETRY));
+    }
+}
+
 /// Seconds since the epoch (0 if the clock is before 1970).
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -112,6 +194,32 @@ mod tests {
             read_optional(&bad).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_waits_as_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/lock");
+        let held = lock_exclusive(&p, Wait::No).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(lock_exclusive(&p, Wait::No), Err(LockError::Busy)));
+        let t = Instant::now();
+        let wait = Duration::from_millis(100);
+        assert!(matches!(
+            lock_exclusive(&p, Wait::UpTo(wait)),
+            Err(LockError::Busy)
+        ));
+        assert!(t.elapsed() >= wait);
+        // A holder that lets go within the wait hands the lock over.
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        lock_exclusive(&p, Wait::UpTo(Duration::from_secs(30))).unwrap();
+        h.join().unwrap();
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::cmdline::{self, KernelArgs};
 use crate::config::{self, Loaded};
-use crate::decision::{self, Decision};
+use crate::decision::{self, Decision, Facts};
 use crate::paths::Root;
 use crate::state::{self, ReadState, Runtime};
 
@@ -21,13 +21,23 @@ pub struct Gathered {
     pub warnings: Vec<String>,
 }
 
-pub fn gather(root: &Root, in_initrd: bool) -> Gathered {
+/// Reads config, state and markers under `root` and decides. The command
+/// line is `cmdline` when the caller has it (the initramfs hook reads its own
+/// `/proc/cmdline` and decides against the real root), else it is read from
+/// `root` as systemd does. `in_initrd`: `rd.umm=` counts too.
+pub fn gather(root: &Root, cmdline: Option<&str>, in_initrd: bool) -> Gathered {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let (line, _source, read_err) = cmdline::read(root, cmdline::in_container(root));
-    if let Some(e) = read_err {
-        warnings.push(format!("{e}; treating the command line as empty"));
-    }
+    let line = match cmdline {
+        Some(line) => line.to_string(),
+        None => {
+            let (line, _source, read_err) = cmdline::read(root, cmdline::in_container(root));
+            if let Some(e) = read_err {
+                warnings.push(format!("{e}; treating the command line as empty"));
+            }
+            line
+        }
+    };
     let args = cmdline::parse(&line, in_initrd);
     warnings.extend(args.warnings.iter().cloned());
     let loaded = config::load(root);
@@ -41,12 +51,14 @@ pub fn gather(root: &Root, in_initrd: bool) -> Gathered {
     }
     let runtime = state::read_runtime(root);
     let boot_id = state::boot_id(root);
-    let (decision, why) = decision::decide(&decision::Inputs {
-        args: &args,
-        config: &loaded.config,
-        state: &st.state,
-        runtime: &runtime,
-        boot_id: &boot_id,
+    let (decision, why) = decision::decide(&Facts {
+        enabled: loaded.config.enabled,
+        cmdline: args.umm,
+        requested: st.state.request.is_some(),
+        unclean_boots: st.state.effective_unclean(&boot_id),
+        reboot_count: loaded.config.reboot_count,
+        recorded: runtime.recorded,
+        resumed: runtime.resumed,
     });
     Gathered {
         args,

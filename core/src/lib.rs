@@ -12,7 +12,7 @@ pub mod decision;
 pub mod duration;
 pub mod fsutil;
 pub mod inputs;
-pub mod kmsg;
+pub mod logger;
 pub mod paths;
 pub mod perms;
 pub mod state;

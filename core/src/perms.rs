@@ -82,11 +82,8 @@ mod tests {
             running_as_root(),
             "these tests create root-owned files: run them as root"
         );
-        let d = tempfile::tempdir().unwrap();
-        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let f = d.path().join("hook");
-        fs::write(&f, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+        let d = umm_testsupport::FakeRoot::new();
+        let f = d.script("hook", "");
         check_trusted(&f).unwrap();
 
         fs::set_permissions(&f, fs::Permissions::from_mode(0o775)).unwrap();

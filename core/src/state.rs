@@ -1,17 +1,23 @@
 //! Persistent state (`<state_dir>/state`, TOML, versioned) and this boot's
 //! runtime markers (`/run/umm/`). Format: docs/state-format.md.
 //!
-//! The state is data only: it is parsed, never executed. It is written with
-//! [`fsutil::write_atomic`], so a crash leaves the old or the new file. A file
-//! that cannot be used never stops a boot: readers treat it as empty, and the
-//! first writer moves it aside to `state.corrupt-<unix time>`.
+//! The state is data only: it is parsed, never executed. Every change goes
+//! through [`update`] (or [`update_locked`] for a command that already holds
+//! the lock): take the lock, read, apply one of the named transitions below,
+//! write with [`fsutil::write_atomic`] — so a crash leaves the old or the new
+//! file, and two writers never lose each other's change. A file that cannot
+//! be used never stops a boot: readers treat it as empty, and the first
+//! writer moves it aside to `state.corrupt-<unix time>`.
 
 use crate::decision::Decision;
-use crate::fsutil;
+use crate::fsutil::{self, LockError, Wait};
 use crate::paths::{self, Root};
 use crate::perms;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const STATE_FILE: &str = "state";
 pub const VERSION: u32 = 1;
@@ -169,6 +175,88 @@ impl State {
         self.note_transition(now, "normal", "resumed");
     }
 
+    /// `umm on`: persists the request (the next boot enters maintenance mode).
+    pub fn request_maintenance(&mut self, req: Request, now: u64) {
+        self.request = Some(req);
+        self.note_transition(now, "entering", "requested");
+    }
+
+    /// `umm on --replace-command` in maintenance mode: a new request (new id,
+    /// so its command runs) replaces the old; this boot stays where it is.
+    pub fn replace_request(&mut self, req: Request) {
+        self.request = Some(req);
+    }
+
+    /// `umm off` before the requested reboot happened: cancels the request and
+    /// resets the count; this boot goes on being watched. Returns the request.
+    pub fn cancel_request(&mut self, now: u64) -> Option<Request> {
+        let req = self.request.take();
+        self.unclean_boots = 0;
+        self.note_transition(now, "normal", "cancelled");
+        req
+    }
+
+    /// `umm enable`.
+    pub fn enable(&mut self, now: u64) {
+        self.note_transition(now, "normal", "enabled");
+    }
+
+    /// `umm disable`: clears the count and the watched boot (a stale count
+    /// must never send the node to maintenance mode right after it is enabled
+    /// again) and cancels a pending request, which it returns.
+    pub fn disable(&mut self, now: u64) -> Option<Request> {
+        self.unclean_boots = 0;
+        self.open_boot = None;
+        let req = self.request.take();
+        self.note_transition(now, "disabled", "disabled");
+        req
+    }
+
+    /// The scheduled command due now: the pending request's id and argv,
+    /// unless it has none or it already started for this request (it runs
+    /// once per request).
+    pub fn command_due(&self) -> Option<(u64, Vec<String>)> {
+        let req = self.request.as_ref()?;
+        let argv = req.command.clone().filter(|a| !a.is_empty())?;
+        let ran = self
+            .command_result
+            .as_ref()
+            .is_some_and(|r| r.request == req.requested_at);
+        (!ran).then_some((req.requested_at, argv))
+    }
+
+    /// Records that the command of `request` starts now, before it runs: if
+    /// the node dies meanwhile, it does not run again.
+    pub fn command_started(
+        &mut self,
+        request: u64,
+        command: Vec<String>,
+        output_file: String,
+        now: u64,
+    ) {
+        self.command_result = Some(CommandResult {
+            request,
+            command,
+            started: now,
+            finished: None,
+            exit_status: None,
+            output_file,
+        });
+    }
+
+    /// Records how the command of `request` ended (nothing if a newer
+    /// request's command has been recorded meanwhile).
+    pub fn command_finished(&mut self, request: u64, exit_status: i32, now: u64) {
+        if let Some(r) = self
+            .command_result
+            .as_mut()
+            .filter(|r| r.request == request)
+        {
+            r.finished = Some(now);
+            r.exit_status = Some(exit_status);
+        }
+    }
+
     /// Appends a transition when the mode or reason differs from the last one.
     pub fn note_transition(&mut self, now: u64, to: &str, reason: &str) {
         let from = self
@@ -266,7 +354,7 @@ fn empty_because(problem: String) -> ReadState {
 /// Reads the state for a writer: a file that cannot be used is moved aside
 /// (kept for inspection) and an empty state returned. The message says where
 /// the file went.
-pub fn read_for_update(root: &Root, state_dir: &Path, now: u64) -> ReadState {
+fn read_for_update(root: &Root, state_dir: &Path, now: u64) -> ReadState {
     let mut r = read(root, state_dir);
     if let Some(problem) = &r.problem {
         let path = root.path(state_path(state_dir));
@@ -281,12 +369,121 @@ pub fn read_for_update(root: &Root, state_dir: &Path, now: u64) -> ReadState {
 }
 
 /// Writes the state atomically (mode 0644: `umm status` works for everyone).
-pub fn write(root: &Root, state_dir: &Path, state: &State) -> std::io::Result<()> {
+fn write(root: &Root, state_dir: &Path, state: &State) -> io::Result<()> {
     fsutil::write_atomic(
         &root.path(state_path(state_dir)),
         state.to_toml().as_bytes(),
         0o644,
     )
+}
+
+// ---- the one way to change the state ----
+
+/// The lock every writer of the state holds: the CLI commands for their
+/// whole run (hooks included, so two never interleave), the boot steps for
+/// their read-modify-write. A reboot clears it.
+pub const LOCK_FILE: &str = "/run/lock/umm.lock";
+
+/// How long a boot step ([`update`]) waits for a command that holds the
+/// lock (`umm-boot.service` gives up after 30 s).
+pub const UPDATE_LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// Proof that this process holds [`LOCK_FILE`]; released when dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    _lock: fsutil::Lock,
+}
+
+/// Takes the state lock under `root`, waiting as `wait` says.
+pub fn lock(root: &Root, wait: Wait) -> Result<StateLock, UpdateError> {
+    fsutil::lock_exclusive(&root.path(LOCK_FILE), wait)
+        .map(|l| StateLock { _lock: l })
+        .map_err(|e| match e {
+            LockError::Busy => UpdateError::Busy,
+            LockError::Io(e) => UpdateError::Lock(e),
+        })
+}
+
+/// Why an update did not happen. Nothing was changed on disk.
+#[derive(Debug)]
+pub enum UpdateError {
+    /// Another umm command holds the lock.
+    Busy,
+    /// The lock could not be opened.
+    Lock(io::Error),
+    /// The new state could not be written (the old file is intact).
+    Write { path: PathBuf, error: io::Error },
+}
+
+impl fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpdateError::Busy => write!(f, "another umm command is running (it holds {LOCK_FILE})"),
+            UpdateError::Lock(e) => write!(f, "cannot open the lock {LOCK_FILE}: {e}"),
+            UpdateError::Write { path, error } => {
+                write!(f, "cannot write {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for UpdateError {}
+
+impl From<UpdateError> for io::Error {
+    fn from(e: UpdateError) -> io::Error {
+        let kind = match &e {
+            UpdateError::Busy => io::ErrorKind::WouldBlock,
+            UpdateError::Lock(e) | UpdateError::Write { error: e, .. } => e.kind(),
+        };
+        io::Error::new(kind, e.to_string())
+    }
+}
+
+/// What an update did.
+#[derive(Debug)]
+pub struct Updated<T> {
+    /// What the transition returned.
+    pub value: T,
+    /// The state now on disk.
+    pub state: State,
+    /// Why the file on disk could not be used (it was moved aside and the
+    /// update started from an empty state).
+    pub problem: Option<String>,
+}
+
+/// Takes the lock (waiting up to [`UPDATE_LOCK_WAIT`]), then [`update_locked`].
+pub fn update<T>(
+    root: &Root,
+    state_dir: &Path,
+    change: impl FnOnce(&mut State) -> T,
+) -> Result<Updated<T>, UpdateError> {
+    let lock = lock(root, Wait::UpTo(UPDATE_LOCK_WAIT))?;
+    update_locked(&lock, root, state_dir, change)
+}
+
+/// Reads the state, applies `change`, and writes the result atomically when
+/// it differs (or when the file on disk was unusable and has been moved
+/// aside). The caller holds the lock.
+pub fn update_locked<T>(
+    _lock: &StateLock,
+    root: &Root,
+    state_dir: &Path,
+    change: impl FnOnce(&mut State) -> T,
+) -> Result<Updated<T>, UpdateError> {
+    let read = read_for_update(root, state_dir, fsutil::now_unix());
+    let mut state = read.state.clone();
+    let value = change(&mut state);
+    if state != read.state || read.problem.is_some() {
+        write(root, state_dir, &state).map_err(|error| UpdateError::Write {
+            path: state_path(state_dir),
+            error,
+        })?;
+    }
+    Ok(Updated {
+        value,
+        state,
+        problem: read.problem,
+    })
 }
 
 // ---- this boot's runtime markers in /run/umm ----
@@ -334,21 +531,25 @@ pub fn marker_text(decision: &Decision, boot_id: &str, now: u64) -> String {
     )
 }
 
-/// This boot's id, or a fixed placeholder if the kernel does not tell.
-pub fn boot_id(root: &Root) -> String {
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), if the kernel tells.
+pub fn read_boot_id(root: &Root) -> Option<String> {
     fsutil::read_optional(&root.path(paths::BOOT_ID))
         .ok()
         .flatten()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown-boot".into())
+}
+
+/// This boot's id, or a fixed placeholder if the kernel does not tell.
+pub fn boot_id(root: &Root) -> String {
+    read_boot_id(root).unwrap_or_else(|| "unknown-boot".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decision::Reason;
-    use std::fs;
+    use umm_testsupport::FakeRoot;
 
     fn sample() -> State {
         let mut s = State {
@@ -404,12 +605,10 @@ mod tests {
 
     #[test]
     fn corrupt_file_reads_empty_and_is_moved_aside_by_writers() {
-        let d = tempfile::tempdir().unwrap();
+        let d = FakeRoot::new();
         let root = Root::new(d.path());
         let dir = Path::new("/var/lib/umm");
-        let file = d.path().join("var/lib/umm/state");
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(&file, "version = 1\nunclean_boots = [oops\n").unwrap();
+        let file = d.write("var/lib/umm/state", "version = 1\nunclean_boots = [oops\n");
         let r = read(&root, dir);
         assert_eq!(r.state, State::default());
         assert!(r.problem.as_deref().unwrap().contains("corrupt"));
@@ -421,16 +620,16 @@ mod tests {
             r.problem
         );
         assert!(!file.exists());
-        assert!(d.path().join("var/lib/umm/state.corrupt-99").exists());
+        assert!(d.p("var/lib/umm/state.corrupt-99").exists());
     }
 
     #[test]
     fn leftover_temp_file_is_ignored() {
-        let d = tempfile::tempdir().unwrap();
+        let d = FakeRoot::new();
         let root = Root::new(d.path());
         let dir = Path::new("/var/lib/umm");
-        write(&root, dir, &sample()).unwrap();
-        fs::write(d.path().join("var/lib/umm/state.123.tmp~"), "half-writ").unwrap();
+        update(&root, dir, |s| *s = sample()).unwrap();
+        d.write("var/lib/umm/state.123.tmp~", "half-writ");
         let r = read(&root, dir);
         assert_eq!((r.state, r.problem), (sample(), None));
     }
@@ -481,6 +680,149 @@ mod tests {
         assert_eq!((s.unclean_boots, s.open_boot.clone()), (0, None));
     }
 
+    fn req(at: u64, command: Option<&[&str]>) -> Request {
+        Request {
+            requested_at: at,
+            requested_by: "root".into(),
+            command: command.map(|c| c.iter().map(|w| w.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn operator_transitions() {
+        let mut s = State {
+            unclean_boots: 2,
+            ..State::default()
+        };
+        s.request_maintenance(req(5, None), 5);
+        assert_eq!(s.history.last().unwrap().to, "entering");
+        assert_eq!(s.unclean_boots, 2, "a request does not touch the count");
+        // Cancelled before the reboot: request and count gone, boot still watched.
+        s.record_boot(&Decision::Normal, "b1", 6);
+        assert_eq!(s.cancel_request(7).map(|r| r.requested_at), Some(5));
+        assert_eq!((s.request.clone(), s.unclean_boots), (None, 0));
+        assert!(s.open_boot.is_some());
+        assert_eq!(s.history.last().unwrap().reason, "cancelled");
+        // Disable clears the count and the watched boot, and returns the request.
+        s.request_maintenance(req(8, None), 8);
+        s.unclean_boots = 4;
+        assert_eq!(s.disable(9).map(|r| r.requested_at), Some(8));
+        assert_eq!(
+            (s.request.clone(), s.unclean_boots, s.open_boot.clone()),
+            (None, 0, None)
+        );
+        s.enable(10);
+        assert_eq!(
+            (
+                s.history.last().unwrap().to.as_str(),
+                s.history.last().unwrap().reason.as_str()
+            ),
+            ("normal", "enabled")
+        );
+        // Replacing the request in MM notes no transition.
+        let n = s.history.len();
+        s.replace_request(req(11, Some(&["true"])));
+        assert_eq!(
+            (s.history.len(), s.request.clone()),
+            (n, Some(req(11, Some(&["true"]))))
+        );
+    }
+
+    #[test]
+    fn the_scheduled_command_runs_once_per_request() {
+        let mut s = State::default();
+        assert_eq!(s.command_due(), None);
+        s.request_maintenance(req(3, Some(&[])), 3);
+        assert_eq!(s.command_due(), None, "an empty argv is no command");
+        s.request_maintenance(req(4, Some(&["sh", "-c", "x"])), 4);
+        let (id, argv) = s.command_due().unwrap();
+        assert_eq!((id, argv.len()), (4, 3));
+        s.command_started(id, argv, "/var/lib/umm/command.out".into(), 5);
+        assert_eq!(s.command_due(), None, "started once: never again");
+        s.command_finished(id, 7, 6);
+        let r = s.command_result.clone().unwrap();
+        assert_eq!((r.finished, r.exit_status), (Some(6), Some(7)));
+        // A result for an older request does not overwrite the newer one.
+        s.replace_request(req(9, Some(&["true"])));
+        s.command_started(9, vec!["true".into()], "o".into(), 10);
+        s.command_finished(4, 1, 11);
+        assert_eq!(s.command_result.clone().unwrap().exit_status, None);
+        assert_eq!(s.command_due(), None);
+    }
+
+    #[test]
+    fn update_writes_changes_only() {
+        let d = FakeRoot::new();
+        let root = Root::new(d.path());
+        let dir = Path::new("/var/lib/umm");
+        let u = update(&root, dir, |s| s.close_boot("b1")).unwrap();
+        assert!(!u.value);
+        assert!(
+            !d.p("var/lib/umm/state").exists(),
+            "nothing changed, nothing written"
+        );
+        let u = update(&root, dir, |s| s.record_boot(&Decision::Normal, "b1", 1)).unwrap();
+        assert_eq!(u.state, read(&root, dir).state);
+        assert_eq!(u.problem, None);
+        assert!(d.p("var/lib/umm/state").exists());
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let d = FakeRoot::new();
+        let (threads, each) = (4, 25);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let root = Root::new(d.path());
+                    for _ in 0..each {
+                        update(&root, Path::new("/var/lib/umm"), |s| s.unclean_boots += 1).unwrap();
+                    }
+                });
+            }
+        });
+        let st = read(&Root::new(d.path()), Path::new("/var/lib/umm")).state;
+        assert_eq!(st.unclean_boots, threads * each);
+    }
+
+    #[test]
+    fn an_update_waits_for_the_lock_and_a_cli_lock_does_not() {
+        let d = FakeRoot::new();
+        let root = Root::new(d.path());
+        let held = lock(&root, Wait::No).unwrap();
+        assert!(matches!(lock(&root, Wait::No), Err(UpdateError::Busy)));
+        let r2 = root.clone();
+        let h = std::thread::spawn(move || {
+            update(&r2, Path::new("/var/lib/umm"), |s| s.unclean_boots = 1).unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !h.is_finished(),
+            "the update went ahead while the lock was held"
+        );
+        // The holder's own update goes first.
+        update_locked(&held, &root, Path::new("/var/lib/umm"), |s| {
+            s.unclean_boots += 10
+        })
+        .unwrap();
+        drop(held);
+        assert_eq!(h.join().unwrap().state.unclean_boots, 1);
+    }
+
+    #[test]
+    fn the_documented_lock_and_wait_are_the_real_ones() {
+        let doc = include_str!("../../docs/state-format.md");
+        for fact in [
+            format!("`{LOCK_FILE}`"),
+            format!("waits up to {} s", UPDATE_LOCK_WAIT.as_secs()),
+        ] {
+            assert!(
+                doc.contains(&fact),
+                "docs/state-format.md should say {fact}"
+            );
+        }
+    }
+
     #[test]
     fn history_is_bounded_and_skips_repeats() {
         let mut s = State::default();
@@ -495,29 +837,23 @@ mod tests {
 
     #[test]
     fn runtime_markers() {
-        let d = tempfile::tempdir().unwrap();
+        let d = FakeRoot::new();
         let root = Root::new(d.path());
         assert_eq!(read_runtime(&root), Runtime::default());
-        fs::create_dir_all(d.path().join("run/umm")).unwrap();
-        fs::write(
-            d.path().join("run/umm/decision"),
-            "decision=maintenance:cmdline\n",
-        )
-        .unwrap();
+        d.write("run/umm/decision", "decision=maintenance:cmdline\n");
         assert_eq!(
             read_runtime(&root).recorded,
             Some(Decision::Maintenance(Reason::Cmdline))
         );
-        fs::write(
-            d.path().join("run/umm/boot"),
-            marker_text(&Decision::Maintenance(Reason::Requested), "b", 1),
-        )
-        .unwrap();
-        fs::write(d.path().join("run/umm/resumed"), "").unwrap();
+        d.write(
+            "run/umm/boot",
+            &marker_text(&Decision::Maintenance(Reason::Requested), "b", 1),
+        );
+        d.write("run/umm/resumed", "");
         let rt = read_runtime(&root);
         assert_eq!(rt.recorded, Some(Decision::Maintenance(Reason::Requested)));
         assert!(rt.resumed);
-        fs::write(d.path().join("run/umm/boot"), "garbage").unwrap();
+        d.write("run/umm/boot", "garbage");
         assert_eq!(
             read_runtime(&root).recorded,
             Some(Decision::Maintenance(Reason::Cmdline))

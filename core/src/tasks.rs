@@ -293,18 +293,10 @@ fn group_alive(pgid: libc::pid_t) -> bool {
 mod tests {
     use super::*;
     use std::fs;
+    use umm_testsupport::FakeRoot;
 
-    fn script(dir: &Path, name: &str, body: &str, mode: u32) -> PathBuf {
-        let p = dir.join(name);
-        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-        p
-    }
-
-    fn tmp() -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        d
+    fn script(d: &FakeRoot, rel: &str, body: &str, mode: u32) -> PathBuf {
+        d.write_mode(rel, &format!("#!/bin/sh\n{body}\n"), mode)
     }
 
     const T: Duration = Duration::from_secs(10);
@@ -312,10 +304,9 @@ mod tests {
 
     #[test]
     fn runs_in_byte_order_and_skips_ignored_names() {
-        let d = tmp();
+        let d = FakeRoot::new();
         let log = d.path().join("log");
-        let tasks = d.path().join("tasks");
-        fs::create_dir(&tasks).unwrap();
+        let tasks = d.mkdir("tasks");
         let l = log.display();
         for name in [
             "b",
@@ -328,7 +319,12 @@ mod tests {
             "d.rpmnew",
             "e.disabled",
         ] {
-            script(&tasks, name, &format!("echo {name} >> {l}"), 0o755);
+            script(
+                &d,
+                &format!("tasks/{name}"),
+                &format!("echo {name} >> {l}"),
+                0o755,
+            );
         }
         let out = run_dir(&tasks, &[], T, G).unwrap();
         assert_eq!(fs::read_to_string(&log).unwrap(), "B\na10\na2\nb\n");
@@ -338,10 +334,10 @@ mod tests {
 
     #[test]
     fn env_is_passed_and_missing_dir_is_empty() {
-        let d = tmp();
+        let d = FakeRoot::new();
         let out = d.path().join("out");
         script(
-            d.path(),
+            &d,
             "t",
             &format!("echo \"$FOO\" > {}", out.display()),
             0o755,
@@ -355,15 +351,10 @@ mod tests {
 
     #[test]
     fn failure_stops_the_run() {
-        let d = tmp();
+        let d = FakeRoot::new();
         let marker = d.path().join("ran");
-        script(d.path(), "1-fail", "exit 3", 0o755);
-        script(
-            d.path(),
-            "2-later",
-            &format!("touch {}", marker.display()),
-            0o755,
-        );
+        script(&d, "1-fail", "exit 3", 0o755);
+        script(&d, "2-later", &format!("touch {}", marker.display()), 0o755);
         match run_dir(d.path(), &[], T, G) {
             Err(TaskError::Failed(o)) => {
                 assert_eq!(o.status, TaskStatus::Failed(3));
@@ -376,11 +367,11 @@ mod tests {
 
     #[test]
     fn timeout_kills_the_whole_group() {
-        let d = tmp();
+        let d = FakeRoot::new();
         let pidfile = d.path().join("pid");
         // The child sleep ignores nothing; it must die with its parent's group.
         script(
-            d.path(),
+            &d,
             "slow",
             &format!("sleep 300 & echo $! > {}; wait", pidfile.display()),
             0o755,
@@ -406,9 +397,9 @@ mod tests {
 
     #[test]
     fn sigterm_ignoring_task_is_killed_after_grace() {
-        let d = tmp();
+        let d = FakeRoot::new();
         script(
-            d.path(),
+            &d,
             "stubborn",
             "trap '' TERM; while :; do sleep 0.1; done",
             0o755,
@@ -432,14 +423,14 @@ mod tests {
 
     #[test]
     fn unsafe_and_non_executable_files_are_named() {
-        let d = tmp();
-        let p = script(d.path(), "writable", "true", 0o757);
+        let d = FakeRoot::new();
+        let p = script(&d, "writable", "true", 0o757);
         let e = run_dir(d.path(), &[], T, G).unwrap_err();
         assert!(matches!(e, TaskError::Unsafe(_)), "{e:?}");
         assert!(e.to_string().contains(&p.display().to_string()), "{e}");
 
         fs::remove_file(&p).unwrap();
-        let p = script(d.path(), "plain", "true", 0o644);
+        let p = script(&d, "plain", "true", 0o644);
         let e = run_dir(d.path(), &[], T, G).unwrap_err();
         assert!(e.to_string().contains(&p.display().to_string()), "{e}");
         assert!(e.to_string().contains("not executable"), "{e}");
@@ -447,8 +438,8 @@ mod tests {
 
     #[test]
     fn stop_flag_interrupts_a_running_task() {
-        let d = tmp();
-        script(d.path(), "long", "sleep 300", 0o755);
+        let d = FakeRoot::new();
+        script(&d, "long", "sleep 300", 0o755);
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         std::thread::spawn(move || {

@@ -56,7 +56,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
     };
     let root = Root::from_env();
     let run_by_systemd = std::env::var_os("SYSTEMD_SCOPE").is_some() && root.is_real();
-    umm_core::kmsg::init("umm-generator", run_by_systemd);
+    umm_core::logger::init_boot("umm-generator", run_by_systemd);
     let outcome = std::panic::catch_unwind(|| run(&root, &dirs));
     match outcome {
         Ok(Ok(())) => {}
@@ -79,7 +79,7 @@ fn run(root: &Root, dirs: &Dirs) -> io::Result<()> {
         log::debug!("running in the initrd: nothing to do (the dracut module decides there)");
         return Ok(());
     }
-    let g = inputs::gather(root, false);
+    let g = inputs::gather(root, None, false);
     for e in &g.errors {
         log::error!("{e}");
     }

@@ -28,7 +28,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use umm_core::cmdline;
-use umm_core::fsutil;
+use umm_core::fsutil::{self, Wait};
 use umm_core::inputs;
 use umm_core::paths::Root;
 use umm_core::state;
@@ -65,7 +65,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
     if root.is_real() {
         mount_early();
     }
-    umm_core::kmsg::init("umm-init", root.is_real());
+    umm_core::logger::init_boot("umm-init", root.is_real());
     let rest: &[OsString] = args.get(1..).unwrap_or(&[]);
 
     let line = guarded(|| {
@@ -187,7 +187,7 @@ fn is_systemd(root: &Root, cand: &str) -> bool {
 /// because the state directory is not there yet (a separate `/var`), so the
 /// decision is left to `umm boot record` after the file systems are mounted.
 fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
-    let g = inputs::gather(root, false);
+    let g = inputs::gather(root, None, false);
     for w in &g.warnings {
         log::warn!("{w}");
     }
@@ -249,7 +249,7 @@ fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> s
 /// already, so a boot that dies before `umm boot record` runs on the real root
 /// is counted as unclean too. Never fails the boot: exit status 0 always.
 pub fn initrd_decide(sysroot: &Path) -> ExitCode {
-    umm_core::kmsg::init("umm-initrd", Root::from_env().is_real());
+    umm_core::logger::init_boot("umm-initrd", Root::from_env().is_real());
     match guarded(|| initrd_run(sysroot)) {
         Some(Ok(msg)) => log::info!("{msg}"),
         Some(Err(e)) => log::error!("{e}; the real root decides"),
@@ -266,9 +266,7 @@ fn initrd_run(sysroot: &Path) -> Result<String, String> {
         log::warn!("{e}");
     }
     let real = Root::new(sysroot);
-    // gather() reads the command line through SYSTEMD_PROC_CMDLINE first.
-    std::env::set_var("SYSTEMD_PROC_CMDLINE", &line);
-    let g = inputs::gather(&real, true);
+    let g = inputs::gather(&real, Some(&line), true);
     for w in &g.warnings {
         log::warn!("{w}");
     }
@@ -285,13 +283,18 @@ fn initrd_run(sysroot: &Path) -> Result<String, String> {
     fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let token = g.decision.token();
-    // Count this boot now if the real root is writable (mounted rw).
+    // Count this boot now if the real root is writable (mounted rw). The
+    // lock is the initramfs' own (its /run is the one the real root gets).
     let dir = &g.loaded.config.state_dir;
     let counted = if real.path(dir).is_dir() {
-        let mut st = state::read_for_update(&real, dir, now).state;
-        st.record_boot(&g.decision, &boot_id, now);
-        match state::write(&real, dir, &st) {
-            Ok(()) => format!("boot counted ({} unclean before it)", st.unclean_boots),
+        let counted = state::lock(&here, Wait::UpTo(state::UPDATE_LOCK_WAIT)).and_then(|lock| {
+            state::update_locked(&lock, &real, dir, |st| {
+                st.record_boot(&g.decision, &boot_id, now);
+                st.unclean_boots
+            })
+        });
+        match counted {
+            Ok(u) => format!("boot counted ({} unclean before it)", u.value),
             Err(e) => format!("not counted yet ({e}): umm boot record counts it later"),
         }
     } else {

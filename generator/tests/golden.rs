@@ -4,33 +4,14 @@
 //! strings (never followed). `expect-log` lines must appear in its log.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use umm_testsupport::FakeRoot;
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm-generator");
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
-}
-
-/// Copies a tree with fixed, trusted modes (the checkout's umask must not matter).
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        let ft = e.file_type().unwrap();
-        if ft.is_symlink() {
-            symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
-        } else if ft.is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            fs::copy(&src, &dst).unwrap();
-            fs::set_permissions(&dst, fs::Permissions::from_mode(0o644)).unwrap();
-        }
-    }
 }
 
 /// `path -> target` for links, `path: content` for files; `.keep` ignored.
@@ -107,8 +88,7 @@ fn golden_cases() {
     let mut failures = Vec::new();
     for case in names {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
-        let root = tempfile::tempdir().unwrap();
-        copy_tree(&case.join("root"), root.path());
+        let root = FakeRoot::copy_of(&case.join("root"));
         let state_before = fs::read(root.path().join("var/lib/umm/state")).ok();
         let cmdline = fs::read_to_string(case.join("cmdline")).unwrap();
         let r = run_generator(root.path(), cmdline.trim_end(), None);
@@ -157,8 +137,7 @@ fn wrong_argument_count_exits_2() {
 
 #[test]
 fn one_argument_puts_everything_in_that_dir() {
-    let root = tempfile::tempdir().unwrap();
-    copy_tree(&cases_dir().join("request/root"), root.path());
+    let root = FakeRoot::copy_of(&cases_dir().join("request/root"));
     let tmp = tempfile::tempdir().unwrap();
     let r = run_generator(root.path(), "", Some(vec![tmp.path().to_path_buf()]));
     assert_eq!(r.out.status.code(), Some(0));
@@ -174,8 +153,7 @@ fn one_argument_puts_everything_in_that_dir() {
 
 #[test]
 fn unwritable_early_dir_boots_normally_with_consistent_output() {
-    let root = tempfile::tempdir().unwrap();
-    copy_tree(&cases_dir().join("request/root"), root.path());
+    let root = FakeRoot::copy_of(&cases_dir().join("request/root"));
     let tmp = tempfile::tempdir().unwrap();
     let normal = tmp.path().join("normal");
     fs::create_dir(&normal).unwrap();
@@ -209,8 +187,7 @@ fn unwritable_early_dir_boots_normally_with_consistent_output() {
 
 #[test]
 fn unwritable_normal_dir_leaves_no_output_and_exits_0() {
-    let root = tempfile::tempdir().unwrap();
-    copy_tree(&cases_dir().join("request/root"), root.path());
+    let root = FakeRoot::copy_of(&cases_dir().join("request/root"));
     let tmp = tempfile::tempdir().unwrap();
     let normal = tmp.path().join("normal");
     fs::write(&normal, "").unwrap();
@@ -231,8 +208,7 @@ fn unwritable_normal_dir_leaves_no_output_and_exits_0() {
 
 #[test]
 fn does_nothing_in_the_initrd() {
-    let root = tempfile::tempdir().unwrap();
-    copy_tree(&cases_dir().join("request/root"), root.path());
+    let root = FakeRoot::copy_of(&cases_dir().join("request/root"));
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
         .arg(tmp.path())

@@ -7,56 +7,44 @@
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Output};
+use umm_testsupport::FakeRoot;
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm-generator");
 
-struct Fake {
-    dir: tempfile::TempDir,
+/// A root booted with `cmdline`, with a state directory.
+fn fake(cmdline: &str) -> FakeRoot {
+    let f = FakeRoot::booted("boot-1", Some(cmdline));
+    f.mkdir("var/lib/umm");
+    f
 }
 
-impl Fake {
-    fn new(cmdline: &str) -> Fake {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let f = Fake { dir };
-        f.write("proc/cmdline", &format!("{cmdline}\n"));
-        f.write("proc/sys/kernel/random/boot_id", "boot-1\n");
-        fs::create_dir_all(f.p("var/lib/umm")).unwrap();
-        f
-    }
+/// What these tests do on a fake root.
+trait Shim {
+    fn init(&self, rel: &str);
+    fn run(&self, args: &[&str]) -> (Output, String);
+    fn marker(&self) -> Option<String>;
+}
 
-    fn p(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let p = self.p(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
+impl Shim for FakeRoot {
     /// An init that records its name, arguments and UMM_DECISION, then exits 0.
     fn init(&self, rel: &str) {
         let out = self.p("ran");
-        self.write(
+        self.script(
             rel,
             &format!(
-                "#!/bin/sh\n{{ echo 'init={rel}'; for a in \"$@\"; do echo \"arg=$a\"; done; \
-                 echo \"UMM_DECISION=${{UMM_DECISION-unset}}\"; }} > {}\n",
+                "{{ echo 'init={rel}'; for a in \"$@\"; do echo \"arg=$a\"; done; \
+                 echo \"UMM_DECISION=${{UMM_DECISION-unset}}\"; }} > {}",
                 out.display()
             ),
         );
-        fs::set_permissions(self.p(rel), fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     fn run(&self, args: &[&str]) -> (Output, String) {
         let out = Command::new(BIN)
             .arg0("/usr/sbin/umm-init")
             .args(args)
-            .env("UMM_ROOT", self.dir.path())
+            .env("UMM_ROOT", self.path())
             .env_remove("SYSTEMD_PROC_CMDLINE")
             .env_remove("SYSTEMD_VIRTUALIZATION")
             .env_remove("UMM_DECISION")
@@ -77,7 +65,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn normal_boot_hands_on_normal_and_keeps_arguments() {
-    let f = Fake::new("root=/dev/vda ro quiet");
+    let f = fake("root=/dev/vda ro quiet");
     f.init("sbin/init");
     let (o, ran) = f.run(&["S", "--foo"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -91,7 +79,7 @@ fn normal_boot_hands_on_normal_and_keeps_arguments() {
 
 #[test]
 fn cmdline_request_is_handed_on() {
-    let f = Fake::new("root=/dev/vda umm=1");
+    let f = fake("root=/dev/vda umm=1");
     f.init("sbin/init");
     let (_, ran) = f.run(&[]);
     assert_eq!(ran, "init=sbin/init\nUMM_DECISION=maintenance:cmdline\n");
@@ -103,7 +91,7 @@ fn cmdline_request_is_handed_on() {
 
 #[test]
 fn persisted_request_is_handed_on() {
-    let f = Fake::new("root=/dev/vda");
+    let f = fake("root=/dev/vda");
     f.init("sbin/init");
     f.write(
         "var/lib/umm/state",
@@ -115,7 +103,7 @@ fn persisted_request_is_handed_on() {
 
 #[test]
 fn configured_init_comes_first() {
-    let f = Fake::new("umm.init=/usr/lib/sysvinit/init umm");
+    let f = fake("umm.init=/usr/lib/sysvinit/init umm");
     f.init("sbin/init");
     f.init("usr/lib/sysvinit/init");
     let (_, ran) = f.run(&["3"]);
@@ -127,7 +115,7 @@ fn configured_init_comes_first() {
 
 #[test]
 fn missing_configured_init_falls_back_to_sbin_init() {
-    let f = Fake::new("umm.init=/nonexistent/init");
+    let f = fake("umm.init=/nonexistent/init");
     f.init("sbin/init");
     f.init("lib/systemd/systemd");
     let (_, ran) = f.run(&[]);
@@ -136,7 +124,7 @@ fn missing_configured_init_falls_back_to_sbin_init() {
 
 #[test]
 fn then_systemd_which_gets_only_the_marker() {
-    let f = Fake::new("umm.init=/nonexistent/init umm=1");
+    let f = fake("umm.init=/nonexistent/init umm=1");
     f.init("lib/systemd/systemd");
     let (o, ran) = f.run(&["--system"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -152,7 +140,7 @@ fn then_systemd_which_gets_only_the_marker() {
 
 #[test]
 fn sbin_init_linked_to_systemd_gets_no_environment() {
-    let f = Fake::new("umm=1");
+    let f = fake("umm=1");
     f.init("lib/systemd/systemd");
     fs::create_dir_all(f.p("sbin")).unwrap();
     symlink("../lib/systemd/systemd", f.p("sbin/init")).unwrap();
@@ -162,7 +150,7 @@ fn sbin_init_linked_to_systemd_gets_no_environment() {
 
 #[test]
 fn non_executable_and_self_are_skipped() {
-    let f = Fake::new("umm.init=/sbin/umm-init");
+    let f = fake("umm.init=/sbin/umm-init");
     // /sbin/umm-init is this binary: exec'ing it would loop.
     fs::create_dir_all(f.p("sbin")).unwrap();
     symlink(BIN, f.p("sbin/umm-init")).unwrap();
@@ -176,7 +164,7 @@ fn non_executable_and_self_are_skipped() {
 
 #[test]
 fn corrupt_state_execs_unchanged_without_decision() {
-    let f = Fake::new("umm=1");
+    let f = fake("umm=1");
     f.init("sbin/init");
     f.write("var/lib/umm/state", "version = 1\nunclean_boots = [oops\n");
     let (o, ran) = f.run(&["S"]);
@@ -191,7 +179,7 @@ fn corrupt_state_execs_unchanged_without_decision() {
 
 #[test]
 fn corrupt_config_execs_unchanged_without_decision() {
-    let f = Fake::new("");
+    let f = fake("");
     f.init("sbin/init");
     f.write("etc/umm/umm.toml", "enabled = [\n");
     let (o, ran) = f.run(&[]);
@@ -202,7 +190,7 @@ fn corrupt_config_execs_unchanged_without_decision() {
 
 #[test]
 fn unwritable_run_execs_unchanged() {
-    let f = Fake::new("umm=1");
+    let f = fake("umm=1");
     f.init("sbin/init");
     f.write("run", "a file where a directory should be");
     let (o, ran) = f.run(&[]);
@@ -212,7 +200,7 @@ fn unwritable_run_execs_unchanged() {
 
 #[test]
 fn state_dir_not_mounted_yet_leaves_the_decision_for_later() {
-    let f = Fake::new("");
+    let f = fake("");
     f.init("sbin/init");
     fs::remove_dir_all(f.p("var")).unwrap();
     let (o, ran) = f.run(&[]);
@@ -223,7 +211,7 @@ fn state_dir_not_mounted_yet_leaves_the_decision_for_later() {
 
 #[test]
 fn broken_init_file_moves_on_to_the_next() {
-    let f = Fake::new("");
+    let f = fake("");
     // Executable but not runnable (bad interpreter): exec fails with ENOENT.
     f.write("sbin/init", "#!/nonexistent/interpreter\n");
     fs::set_permissions(f.p("sbin/init"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -239,7 +227,7 @@ fn broken_init_file_moves_on_to_the_next() {
 
 #[test]
 fn no_init_at_all_fails_loudly() {
-    let f = Fake::new("");
+    let f = fake("");
     let (o, ran) = f.run(&[]);
     assert!(!o.status.success());
     assert_eq!(ran, "");
@@ -261,12 +249,12 @@ fn generator_mode_is_unchanged_under_its_own_name() {
 
 /// Runs the initramfs mode with `initramfs` as its own root (its /proc and
 /// /run) and `sysroot` as the real root.
-fn initrd_decide(initramfs: &Fake, sysroot: &Fake) -> Output {
+fn initrd_decide(initramfs: &FakeRoot, sysroot: &FakeRoot) -> Output {
     Command::new(BIN)
         .arg0("/usr/sbin/umm-init")
         .arg("--initrd-decide")
-        .arg(sysroot.dir.path())
-        .env("UMM_ROOT", initramfs.dir.path())
+        .arg(sysroot.path())
+        .env("UMM_ROOT", initramfs.path())
         .env_remove("SYSTEMD_PROC_CMDLINE")
         .env_remove("SYSTEMD_VIRTUALIZATION")
         .output()
@@ -275,9 +263,9 @@ fn initrd_decide(initramfs: &Fake, sysroot: &Fake) -> Output {
 
 #[test]
 fn initramfs_decides_against_the_real_root_and_counts_the_boot() {
-    let initramfs = Fake::new("root=/dev/vda rw");
-    initramfs.write("proc/sys/kernel/random/boot_id", "boot-3\n");
-    let real = Fake::new("this is not read");
+    let initramfs = fake("root=/dev/vda rw");
+    initramfs.set_boot_id("boot-3");
+    let real = fake("this is not read");
     // Two unclean boots counted, the third (boot-2) never closed: reboot-loop.
     real.write(
         "var/lib/umm/state",
@@ -306,8 +294,8 @@ fn initramfs_decides_against_the_real_root_and_counts_the_boot() {
 
 #[test]
 fn initramfs_honours_rd_umm_and_a_normal_boot_is_watched() {
-    let initramfs = Fake::new("root=/dev/vda rd.umm=1");
-    let real = Fake::new("");
+    let initramfs = fake("root=/dev/vda rd.umm=1");
+    let real = fake("");
     let o = initrd_decide(&initramfs, &real);
     assert!(
         initramfs
@@ -317,7 +305,7 @@ fn initramfs_honours_rd_umm_and_a_normal_boot_is_watched() {
         "{}",
         stderr(&o)
     );
-    let initramfs = Fake::new("root=/dev/vda");
+    let initramfs = fake("root=/dev/vda");
     initrd_decide(&initramfs, &real);
     assert!(initramfs.marker().unwrap().starts_with("decision=normal\n"));
     let st = fs::read_to_string(real.p("var/lib/umm/state")).unwrap();
@@ -326,8 +314,8 @@ fn initramfs_honours_rd_umm_and_a_normal_boot_is_watched() {
 
 #[test]
 fn initramfs_with_corrupt_state_hands_nothing_on() {
-    let initramfs = Fake::new("umm=1");
-    let real = Fake::new("");
+    let initramfs = fake("umm=1");
+    let real = fake("");
     real.write("var/lib/umm/state", "garbage [");
     let o = initrd_decide(&initramfs, &real);
     assert!(o.status.success());

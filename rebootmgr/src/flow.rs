@@ -25,7 +25,7 @@ use umm_coord::protocol::{
     self, read_node_config, shared_marker_node, stop_flag_set, Keys, Marker, MarkerOwner,
     NodeConfig, TAG, TAG_POSTBOOT, TAG_PREBOOT,
 };
-use umm_core::paths::{self, Root};
+use umm_core::paths::Root;
 use umm_core::tasks;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,14 +168,6 @@ impl Drop for StopWatch {
 
 fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
     decide::stop_flag(stop_flag_set(c, keys)?).map(drop)
-}
-
-fn boot_id(root: &Root) -> Option<String> {
-    umm_core::fsutil::read_optional(&root.path(paths::BOOT_ID))
-        .ok()
-        .flatten()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 /// The trigger, read only with `--check-triggers` (without, the command
@@ -393,7 +385,7 @@ fn after_pre_boot_tasks(
 
     let marker = Marker {
         owner: MarkerOwner::Rebootmgr,
-        boot_id: boot_id(&s.root),
+        boot_id: umm_core::state::read_boot_id(&s.root),
         since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
@@ -470,7 +462,7 @@ fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<D
     log::info!("found this node's reboot marker: post-boot phase");
     step!(decide::rebooted(
         marker,
-        boot_id(&s.root).as_deref(),
+        umm_core::state::read_boot_id(&s.root).as_deref(),
         umm_core::fsutil::now_unix(),
         s.reboot_grace
     ));

@@ -12,7 +12,6 @@ mod trigger;
 use clap::{Parser, Subcommand};
 use cmd::run::RunArgs;
 use exit::{Abort, Exit};
-use std::io::Write;
 use std::process::ExitCode;
 use umm_coord::consul::Consul;
 
@@ -52,28 +51,6 @@ enum Cmd {
     Config(cmd::config::ConfigArgs),
 }
 
-struct StderrLog(log::LevelFilter);
-
-impl log::Log for StderrLog {
-    fn enabled(&self, m: &log::Metadata) -> bool {
-        // Our own messages only: the HTTP client's debug output is noise.
-        m.level() <= self.0
-            && (m.target().starts_with("umm") || m.target().starts_with("rebootmgr"))
-    }
-    fn log(&self, r: &log::Record) {
-        if self.enabled(r.metadata()) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "rebootmgr[{}]: {}: {}",
-                std::process::id(),
-                r.level(),
-                r.args()
-            );
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -96,9 +73,7 @@ fn main() -> ExitCode {
     } else {
         level
     };
-    if log::set_boxed_logger(Box::new(StderrLog(level))).is_ok() {
-        log::set_max_level(level);
-    }
+    umm_core::logger::init("rebootmgr", umm_core::logger::Sink::Stderr, level);
     match dispatch(cli) {
         Ok(msg) => {
             if !msg.is_empty() {

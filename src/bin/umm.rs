@@ -1,9 +1,11 @@
 //! `umm`: the operator's command. Only dispatches; see the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use log::LevelFilter;
 use std::process::ExitCode;
 use umm::boot;
 use umm::cli::{self, init, off::OffArgs, on::OnArgs, CliResult};
+use umm_core::logger::{self, Sink};
 use umm_core::paths::Root;
 
 #[derive(Parser)]
@@ -100,6 +102,13 @@ enum BootCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // What the libraries log (a hook killed at its timeout, …); the
+    // commands' own messages are printed by the commands.
+    logger::init(
+        "umm",
+        Sink::Stderr,
+        logger::level_from_env(LevelFilter::Warn),
+    );
     let root = Root::from_env();
     let result: CliResult = match cli.command {
         Cmd::Boot(b) => return run_boot(root, b),

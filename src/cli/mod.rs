@@ -16,8 +16,9 @@ pub mod switch;
 use std::fmt;
 use umm_core::config::{self, Loaded};
 use umm_core::decision::Decision;
+use umm_core::fsutil::Wait;
 use umm_core::paths::Root;
-use umm_core::state::{self, ReadState, Runtime};
+use umm_core::state::{self, ReadState, Runtime, State, StateLock, UpdateError};
 
 /// Exit statuses of every `umm` command (documented in docs/umm.8.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +128,7 @@ impl Snapshot {
             None => generator_redirected(root).then(|| {
                 // umm-boot.service did not record this boot; the generator's
                 // inputs still tell why it redirected.
-                let g = umm_core::inputs::gather(root, false);
+                let g = umm_core::inputs::gather(root, None, false);
                 if g.decision.is_maintenance() {
                     g.decision
                 } else {
@@ -210,40 +211,33 @@ pub fn require_root(command: &str) -> Result<(), CliError> {
 
 /// Serialises the mutating commands (two operators, or a script racing an
 /// operator), so that one's hooks and state update never interleave with
-/// another's. Held until the returned file is dropped. Lives in /run/lock
-/// (not /run/umm, whose contents describe the boot): a reboot clears it.
-pub const LOCK_FILE: &str = "/run/lock/umm.lock";
+/// another's, nor with a boot step's update. Held until the returned lock is
+/// dropped; the state is then changed with [`state::update_locked`].
+pub fn lock(root: &Root) -> Result<StateLock, CliError> {
+    state::lock(root, Wait::No).map_err(|e| match e {
+        UpdateError::Busy => CliError::refused(format!(
+            "{e}; nothing changed. Wait for it to finish (its hooks may take up to hook_timeout) and retry"
+        )),
+        e => CliError::failed(format!("{e}; check that /run is writable and retry")),
+    })
+}
 
-pub fn lock(root: &Root) -> Result<std::fs::File, CliError> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    use std::os::unix::io::AsRawFd;
-    let path = root.path(LOCK_FILE);
-    let fail = |e: std::io::Error| {
-        CliError::failed(format!(
-            "cannot open the lock {LOCK_FILE}: {e}; check that /run is writable and retry"
-        ))
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(fail)?;
+/// Changes the state under the command's lock (see [`lock`]) and returns
+/// what `change` returned. A state file that could not be used was moved
+/// aside: that is reported. A failure is an error that ends with `then`
+/// (what it means for this command, and what to do).
+pub fn update_state<T>(
+    lock: &StateLock,
+    snap: &Snapshot,
+    change: impl FnOnce(&mut State) -> T,
+    then: &str,
+) -> Result<T, CliError> {
+    let done = state::update_locked(lock, &snap.root, &snap.loaded.config.state_dir, change)
+        .map_err(|e| CliError::failed(format!("{e}; {then}")))?;
+    if let Some(p) = done.problem {
+        eprintln!("umm: warning: state: {p}; started from an empty state");
     }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(fail)?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(CliError::refused(format!(
-            "another umm command is running (it holds {LOCK_FILE}); nothing changed. Wait for it to finish (its hooks may take up to hook_timeout) and retry"
-        )));
-    }
-    Ok(f)
+    Ok(done.value)
 }
 
 /// The user behind this command, for the request's `requested_by`.

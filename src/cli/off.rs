@@ -21,7 +21,7 @@ pub struct OffArgs {
 pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     let name = if args.reboot { "off reboot" } else { "off" };
     require_root(name)?;
-    let _lock = super::lock(root)?;
+    let lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let in_mm = snap.in_maintenance();
@@ -63,26 +63,21 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     }
 
     let now = fsutil::now_unix();
-    let dir = &cfg.state_dir;
-    let read = state::read_for_update(root, dir, now);
-    if let Some(p) = read.problem {
-        eprintln!("umm: warning: state: {p}; starting from an empty state");
-    }
-    let mut st = read.state;
-    if in_mm {
-        st.resume(&snap.boot_id, now);
-    } else {
-        // The reboot never happened: cancel the request, keep watching this boot.
-        st.request = None;
-        st.unclean_boots = 0;
-        st.note_transition(now, "normal", "cancelled");
-    }
-    state::write(root, dir, &st).map_err(|e| {
-        CliError::failed(format!(
-            "cannot write {}: {e}; nothing was changed. Check that the file system is writable and retry 'umm {name}'",
-            state::state_path(dir).display()
-        ))
-    })?;
+    super::update_state(
+        &lock,
+        &snap,
+        |st| {
+            if in_mm {
+                st.resume(&snap.boot_id, now);
+            } else {
+                // The reboot never happened: cancel the request, keep watching this boot.
+                st.cancel_request(now);
+            }
+        },
+        &format!(
+            "nothing was changed. Check that the file system is writable and retry 'umm {name}'"
+        ),
+    )?;
     if let Some(r) = &pending {
         println!(
             "cleared the maintenance request made {} by {}",

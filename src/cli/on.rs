@@ -7,7 +7,7 @@ use super::{caller, format_time, require_root, show_argv, CliError, CliResult, E
 use crate::hooks::{self, Transition};
 use umm_core::fsutil;
 use umm_core::paths::Root;
-use umm_core::state::{self, Request};
+use umm_core::state::{Request, State, StateLock};
 
 #[derive(Debug, Clone, Default)]
 pub struct OnArgs {
@@ -26,7 +26,7 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
         });
     }
     require_root("on")?;
-    let _lock = super::lock(root)?;
+    let lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let cfg = &snap.loaded.config;
@@ -58,7 +58,7 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
             requested_by: caller(),
             command: command.clone(),
         };
-        save_request(root, &snap, req, now, false)?;
+        save_request(&lock, &snap, |st| st.replace_request(req))?;
         match &command {
             Some(c) => println!(
                 "already in maintenance mode (reason: {reason}); the scheduled command is now: {}\nrun it now with 'systemctl start umm-command.service' (it also runs at the next boot into maintenance mode)",
@@ -115,7 +115,8 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
     }
     super::coord::enter(&snap.loaded)?;
     let scheduled = req.command.as_deref().map(show_argv);
-    save_request(root, &snap, req, fsutil::now_unix(), true)?;
+    let now = fsutil::now_unix();
+    save_request(&lock, &snap, |st| st.request_maintenance(req, now))?;
     match scheduled {
         Some(c) => println!("maintenance mode requested; scheduled command: {c}"),
         None => println!("maintenance mode requested"),
@@ -131,26 +132,14 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
 }
 
 fn save_request(
-    root: &Root,
+    lock: &StateLock,
     snap: &Snapshot,
-    req: Request,
-    now: u64,
-    note: bool,
+    change: impl FnOnce(&mut State),
 ) -> Result<(), CliError> {
-    let dir = &snap.loaded.config.state_dir;
-    let read = state::read_for_update(root, dir, now);
-    if let Some(p) = read.problem {
-        eprintln!("umm: warning: state: {p}; starting from an empty state");
-    }
-    let mut st = read.state;
-    st.request = Some(req);
-    if note {
-        st.note_transition(now, "entering", "requested");
-    }
-    state::write(root, dir, &st).map_err(|e| {
-        CliError::failed(format!(
-            "cannot write {}: {e}; nothing was requested. Check that the file system is writable and retry",
-            state::state_path(dir).display()
-        ))
-    })
+    super::update_state(
+        lock,
+        snap,
+        change,
+        "nothing was requested. Check that the file system is writable and retry",
+    )
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use umm_core::config::{self, Origin};
 use umm_core::fsutil;
 use umm_core::paths::{self, Root};
-use umm_core::state;
 
 /// The drop-in that holds the switch (late in the order on purpose).
 pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";
@@ -17,7 +16,7 @@ pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";
 pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
     let name = if enable { "enable" } else { "disable" };
     require_root(name)?;
-    let _lock = super::lock(root)?;
+    let lock = super::lock(root)?;
     let snap = Snapshot::read(root);
     super::report_config_problems(&snap);
     let pending = snap.state.state.request.clone();
@@ -62,34 +61,28 @@ pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
     }
 
     let now = fsutil::now_unix();
-    let dir = &loaded.config.state_dir;
-    let read = state::read_for_update(root, dir, now);
-    if let Some(p) = read.problem {
-        eprintln!("umm: warning: state: {p}; starting from an empty state");
+    // The config as it is now, read after the switch was written.
+    let snap = Snapshot { loaded, ..snap };
+    let cancelled = super::update_state(
+        &lock,
+        &snap,
+        |st| {
+            if enable {
+                st.enable(now);
+                None
+            } else {
+                st.disable(now)
+            }
+        },
+        &format!("the switch is written: fix the file system and run 'umm {name}' again"),
+    )?;
+    if let Some(r) = cancelled {
+        println!(
+            "cancelled the maintenance request made {} by {} (--force)",
+            format_time(r.requested_at),
+            r.requested_by
+        );
     }
-    let mut st = read.state;
-    if enable {
-        st.note_transition(now, "normal", "enabled");
-    } else {
-        // A stale count must never send the node to maintenance mode right
-        // after it is enabled again.
-        st.unclean_boots = 0;
-        st.open_boot = None;
-        if let Some(r) = st.request.take() {
-            println!(
-                "cancelled the maintenance request made {} by {} (--force)",
-                format_time(r.requested_at),
-                r.requested_by
-            );
-        }
-        st.note_transition(now, "disabled", "disabled");
-    }
-    state::write(root, dir, &st).map_err(|e| {
-        CliError::failed(format!(
-            "the switch is written, but {} could not be: {e}; fix the file system and run 'umm {name}' again",
-            state::state_path(dir).display()
-        ))
-    })?;
     println!(
         "umm is {}: enabled = {enable} is set by {SWITCH_FILE}",
         if enable { "enabled" } else { "disabled" }

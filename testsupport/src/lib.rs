@@ -1,11 +1,14 @@
-//! Real Consul agents on loopback for the rebootmgr tests, and a harness that
+//! Test support shared by every package's tests: fake roots ([`FakeRoot`]),
+//! real Consul agents on loopback for the rebootmgr tests, and a harness that
 //! runs the rebootmgr binary as a node (its own fake root, boot id and reboot
 //! recorder). Consul must be available: these tests fail, never skip.
 #![allow(dead_code)]
 
+pub mod fakeroot;
+pub use fakeroot::{require_root, FakeRoot};
+
 use serde_json::{json, Value};
 use std::net::{TcpListener, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -307,7 +310,7 @@ pub fn catalog_service(c: &Consul, node: &str, service: &str, tags: &[&str], sta
 pub struct Node {
     pub name: String,
     pub consul: String,
-    pub root: tempfile::TempDir,
+    pub root: FakeRoot,
 }
 
 pub struct Run {
@@ -329,27 +332,23 @@ impl std::fmt::Debug for Run {
 
 impl Node {
     pub fn new(name: &str, consul: &str) -> Node {
-        let root = tempfile::tempdir().expect("tempdir");
-        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
-        let n = Node {
-            name: name.to_string(),
-            consul: consul.to_string(),
-            root,
-        };
-        n.set_boot_id("boot-1");
+        let root = FakeRoot::booted("boot-1", None);
         for d in [
             "etc/rebootmgr/pre_boot_tasks",
             "etc/rebootmgr/post_boot_tasks",
             "var/run",
             "run",
         ] {
-            std::fs::create_dir_all(n.path(d)).expect("mkdir");
+            root.mkdir(d);
         }
-        n
+        Node {
+            name: name.to_string(),
+            consul: consul.to_string(),
+            root,
+        }
     }
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
+        self.root.p(rel)
     }
     pub fn record(&self) -> PathBuf {
         self.path("reboots")
@@ -359,14 +358,9 @@ impl Node {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     }
-    pub fn set_boot_id(&self, id: &str) {
-        let p = self.path("proc/sys/kernel/random/boot_id");
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, format!("{id}\n")).expect("write boot id");
-    }
     /// What a real reboot does to the node's local state.
     pub fn simulate_reboot(&self, boot: &str) {
-        self.set_boot_id(boot);
+        self.root.set_boot_id(boot);
         let _ = std::fs::remove_file(self.path("var/run/reboot-required"));
         let _ = std::fs::remove_file(self.path("var/run/reboot_required"));
     }
@@ -374,10 +368,8 @@ impl Node {
         std::fs::write(self.path("var/run/reboot-required"), "").expect("trigger");
     }
     pub fn task(&self, phase: &str, name: &str, body: &str) -> PathBuf {
-        let p = self.path(&format!("etc/rebootmgr/{phase}_boot_tasks/{name}"));
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("task");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        p
+        self.root
+            .script(&format!("etc/rebootmgr/{phase}_boot_tasks/{name}"), body)
     }
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(rebootmgr_bin());

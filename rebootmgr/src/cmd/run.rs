@@ -5,10 +5,10 @@ use crate::exit::{Abort, Exit};
 use crate::flow::{self, Done, Reboot, Settings};
 use crate::local;
 use clap::Args;
-use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 use umm_coord::consul::Consul;
+use umm_core::fsutil;
 use umm_core::paths::Root;
 
 #[derive(Args, Debug, Clone)]
@@ -83,23 +83,13 @@ pub fn run(c: &Consul, node: Option<String>, a: RunArgs) -> Result<String, Abort
 }
 
 /// Holds `/run/rebootmgr.lock` (flock) for the life of the process.
-fn single_instance(root: &Root) -> Result<std::fs::File, Abort> {
+fn single_instance(root: &Root) -> Result<fsutil::Lock, Abort> {
     let path = root.path(local::INSTANCE_LOCK);
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Abort::new(Exit::Error, format!("{}: {e}", path.display())))?;
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Abort::new(
+    fsutil::lock_exclusive(&path, fsutil::Wait::No).map_err(|e| match e {
+        fsutil::LockError::Busy => Abort::new(
             Exit::AlreadyRunning,
             format!("another rebootmgr holds {}", path.display()),
-        ));
-    }
-    Ok(f)
+        ),
+        fsutil::LockError::Io(e) => Abort::new(Exit::Error, format!("{}: {e}", path.display())),
+    })
 }
