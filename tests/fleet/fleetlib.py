@@ -88,6 +88,15 @@ def build_lower(base: Path) -> Path:
     (tree / "etc/systemd/system/consul.service").write_text(CONSUL_UNIT)
     subprocess.run(["systemctl", f"--root={tree}", "enable", "consul.service"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Every node runs a service whose check rebootmgr counts (tag rebootmgr):
+    # it passes while /etc/fleet-test/healthy exists, so a test can make a
+    # node unhealthy from inside it.
+    (tree / "etc/fleet-test").mkdir(exist_ok=True)
+    (tree / "etc/fleet-test/healthy").write_text("")
+    (tree / "etc/consul.d/app.json").write_text(json.dumps({"service": {
+        "name": "app", "tags": ["rebootmgr"],
+        "check": {"id": "app", "name": "app healthy", "args": ["/usr/bin/test", "-e", "/etc/fleet-test/healthy"],
+                  "interval": "2s", "timeout": "5s"}}}))
     # No DHCP client on host0: the address is static (written per node).
     _log(f"fleet lower tree {tree} in {time.monotonic() - t0:.1f} s")
     return tree
@@ -184,6 +193,12 @@ class Node:
                     continue
                 self.keep_running = False
                 return
+
+    def stay_down_after_reboot(self) -> None:
+        """The node's next reboot ends its container and it is not booted
+        again: a node that went down for its reboot and never came back."""
+        with self._lock:
+            self.keep_running = False
 
     def set_boot_args(self, *args: str) -> None:
         """Kernel-style args for the next boots (umm=1, umm=0, or none)."""
@@ -369,6 +384,8 @@ class Fleet:
             all(st == 1 for st in self.members(servers[0]).values())
             and len(self.members(servers[0])) == len(self.nodes)
             and self.http(servers[0], "GET", "/v1/status/leader") not in ("", None)
+            # autopilot answers 429 (an exception here) until every server is healthy
+            and all(sv["Healthy"] for sv in self.http(servers[0], "GET", "/v1/operator/autopilot/health")["Servers"])
         ), timeout=120)
 
     def close(self) -> None:
