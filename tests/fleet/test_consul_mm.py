@@ -70,3 +70,22 @@ def test_a_server_in_maintenance_mode_stays_alive_in_the_cluster(fleet):
     fleet.wait("slot released", lambda: not lock_holders(fleet, "s1"))
     assert s2.umm_status()["mode"] in ("resumed", "normal")
     print(f"MM left, node out of maintenance after {time.monotonic() - t0:.1f} s")
+
+
+def test_keep_if_enabled_empty_lets_the_agent_go(fleet):
+    """The negative control: with `keep_if_enabled = []` the agent is not kept,
+    and the cluster loses sight of the node for the length of MM."""
+    fleet.wait_cluster()
+    c1 = fleet["c1"]
+    c1.ssh("mkdir -p /etc/umm/umm.toml.d && echo 'keep_if_enabled = []' > /etc/umm/umm.toml.d/60-no-agents.toml")
+    try:
+        old = c1.boot_id()
+        c1.ssh("umm on", check=False, timeout=60)
+        c1.wait_boot(old)
+        assert c1.umm_status()["mode"] == "maintenance"
+        assert c1.is_active("consul.service") != "active"
+        fleet.wait("c1 gone from the cluster's view", lambda: fleet.members("s1").get("c1") in (3, 4))
+    finally:
+        c1.ssh("rm -f /etc/umm/umm.toml.d/60-no-agents.toml; umm off", check=False)
+    c1.wait_active("consul.service")
+    fleet.wait("c1 alive again", lambda: fleet.members("s1").get("c1") == 1)
