@@ -10,7 +10,7 @@ test:
 	scripts/test.sh
 
 build:
-	cargo build --release --workspace
+	scripts/build-release.sh
 
 install: build
 	scripts/install.sh --destdir "$(DESTDIR)"

@@ -12,8 +12,9 @@
 #                  the exit status is non-zero only when the measurement failed)
 #
 # Installs what it needs (valgrind, GNU time, systemd, python3, binutils) with
-# apt-get on Debian, builds `cargo build --release -p umm-generator`, then runs
-# bench/generator.py. See docs/benchmarks.md.
+# apt-get on Debian, builds with scripts/build-release.sh (the static musl
+# generator that is installed, and the glibc-dynamic one as a reference), then
+# runs bench/generator.py. See docs/benchmarks.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,11 +70,14 @@ if [ ${#need[@]} -gt 0 ]; then
     find_sd_gen || { echo "bench: systemd-system-update-generator not found after installing systemd" >&2; exit 1; }
 fi
 
-echo "bench: cargo build --release -p umm-generator" >&2
-cargo build --release -p umm-generator --quiet >&2
-umm_gen="$here/target/release/umm-generator"
-[ -x "$umm_gen" ] || { echo "bench: $umm_gen not built" >&2; exit 1; }
+echo "bench: scripts/build-release.sh" >&2
+scripts/build-release.sh >&2
+umm_gen="$here/target/x86_64-unknown-linux-musl/release/umm-generator"
+umm_dyn="$here/target/release/umm-generator"
+for b in "$umm_gen" "$umm_dyn"; do
+    [ -x "$b" ] || { echo "bench: $b not built" >&2; exit 1; }
+done
 
 # Not exec: the trap above must outlive python.
-python3 "$here/bench/generator.py" --umm "$umm_gen" --systemd "$sd_gen" \
+python3 "$here/bench/generator.py" --umm "$umm_gen" --dynamic "$umm_dyn" --systemd "$sd_gen" \
     --floor /bin/true --mark "$MARK" --repo "$here" "$@"

@@ -1,23 +1,26 @@
 #!/bin/sh
 # Installs umm the way a package would (see docs/install-layout.md).
 #   scripts/install.sh [--destdir DIR] [--bindir DIR_WITH_BUILT_BINARIES] [--no-enable]
-# Builds nothing: run `cargo build --release --workspace` first (or pass --bindir).
+# Builds nothing: run scripts/build-release.sh (make build) first, or pass --bindir (a directory
+# with all of umm, umm-generator and optionally rebootmgr). By default umm-generator is the static
+# build from target/x86_64-unknown-linux-musl/release, the rest from target/release.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 destdir=
 bindir="$here/target/release"
+gendir="$here/target/x86_64-unknown-linux-musl/release"
 enable=yes
 while [ $# -gt 0 ]; do
     case "$1" in
         --destdir) destdir=$2; shift 2 ;;
-        --bindir) bindir=$2; shift 2 ;;
+        --bindir) bindir=$2; gendir=$2; shift 2 ;;
         --no-enable) enable=no; shift ;;
-        -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
-for b in umm umm-generator; do
-    [ -x "$bindir/$b" ] || { echo "install.sh: $bindir/$b not found: run 'cargo build --release --workspace' first" >&2; exit 1; }
+for b in "$bindir/umm" "$gendir/umm-generator"; do
+    [ -x "$b" ] || { echo "install.sh: $b not found: run scripts/build-release.sh (make build) first" >&2; exit 1; }
 done
 d=${destdir%/}
 case "$d" in ""|/*) ;; *) d="$PWD/$d" ;; esac
@@ -29,7 +32,7 @@ have_rebootmgr=no; [ -x "$bindir/rebootmgr" ] && have_rebootmgr=yes
 install -d -m 0755 "$d/usr/sbin" "$d/usr/lib/systemd/system-generators" \
     "$d/etc/umm/umm.toml.d" "$d/etc/umm/hooks/pre-on.d" "$d/etc/umm/hooks/pre-off.d" "$d/var/lib/umm"
 install -m 0755 "$bindir/umm" "$d/usr/sbin/umm"
-install -m 0755 "$bindir/umm-generator" "$d/usr/lib/systemd/system-generators/umm-generator"
+install -m 0755 "$gendir/umm-generator" "$d/usr/lib/systemd/system-generators/umm-generator"
 if [ "$have_rebootmgr" = yes ]; then
     install -m 0755 "$bindir/rebootmgr" "$d/usr/sbin/rebootmgr"
 fi

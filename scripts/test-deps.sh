@@ -32,6 +32,10 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
     echo "test-deps: installing pytest"
     python3 -m pip install -q pytest
 fi
+# The static generator (scripts/build-release.sh).
+if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    rustup target add x86_64-unknown-linux-musl
+fi
 for c in rustfmt clippy; do
     if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
         rustup component add "$c"

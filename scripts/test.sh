@@ -26,6 +26,10 @@ cargo clippy --all-targets --workspace -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "the generator's tests against the static release build (scripts/build-release.sh)"
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+cargo test --release -p umm-generator --target x86_64-unknown-linux-musl
+
 step "fleet suite (nspawn nodes in a real Consul cluster)"
 tests/fleet/run.sh
 

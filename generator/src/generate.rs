@@ -8,7 +8,6 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use umm_core::decision::Decision;
 use umm_core::inputs;
 use umm_core::paths::Root;
@@ -35,7 +34,8 @@ pub struct Dirs {
     pub early: PathBuf,
 }
 
-pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
+/// Returns the exit status.
+pub fn main(args: &[std::ffi::OsString]) -> u8 {
     let dirs = match args.len() {
         2 => Dirs {
             normal: PathBuf::from(&args[1]),
@@ -51,7 +51,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
                 args.len().saturating_sub(1)
             );
             eprintln!("This program is run by systemd at boot; see umm(8) and docs/boot-flow.md.");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     let root = Root::from_env();
@@ -71,7 +71,7 @@ pub fn main(args: &[std::ffi::OsString]) -> ExitCode {
             cleanup(&dirs);
         }
     }
-    ExitCode::SUCCESS
+    0
 }
 
 fn run(root: &Root, dirs: &Dirs) -> io::Result<()> {

@@ -24,9 +24,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
 use umm_core::cmdline;
 use umm_core::fsutil::{self, Wait};
 use umm_core::inputs;
@@ -52,7 +50,8 @@ pub struct Handover {
     pub token: String,
 }
 
-pub fn main(args: &[OsString]) -> ExitCode {
+/// Returns only on failure, with the exit status.
+pub fn main(args: &[OsString]) -> u8 {
     let root = Root::from_env();
     if root.is_real() && std::process::id() != 1 {
         // By hand on a running system it would overwrite this boot's marker
@@ -60,7 +59,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         eprintln!(
             "umm-init is the PID-1 pre-stage: boot with init=/usr/sbin/umm-init (see docs/init-systems.md); it does nothing when run by hand"
         );
-        return ExitCode::from(2);
+        return 2;
     }
     if root.is_real() {
         mount_early();
@@ -89,7 +88,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
             "no working init found (tried {}); giving up",
             candidates.join(", ")
         );
-        return ExitCode::FAILURE;
+        return 1;
     };
 
     let handover = match guarded(|| decide_and_mark(&root)) {
@@ -115,7 +114,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         log::error!("cannot execute {cand}: {err}; trying the next init");
     }
     log::error!("no init could be executed; giving up");
-    ExitCode::FAILURE
+    1
 }
 
 /// Runs `f`, turning a panic into `None`, so no panic escapes PID 1.
@@ -223,20 +222,75 @@ fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
 /// Replaces this process with `cand` (argv[0] = `cand`, then our remaining
 /// arguments, our environment plus `UMM_DECISION` when given). Returns only
 /// on failure.
+///
+/// A plain `execve`, doing what std's `Command::exec` did: the environment
+/// sorted by name without duplicates (later wins), SIGPIPE back to its
+/// default and an empty signal mask, so the init starts as the kernel would
+/// have started it.
 fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> std::io::Error {
-    let mut cmd = Command::new(root.path(cand));
-    cmd.arg0(cand).args(rest);
     match decision {
-        Some(t) => {
-            log::info!("starting {cand} with {ENV_DECISION}={t}");
-            cmd.env(ENV_DECISION, t);
-        }
-        None => {
-            log::info!("starting {cand}");
-            cmd.env_remove(ENV_DECISION);
-        }
+        Some(t) => log::info!("starting {cand} with {ENV_DECISION}={t}"),
+        None => log::info!("starting {cand}"),
     }
-    cmd.exec()
+    let nul = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "nul byte in argument");
+    let cstr = |b: &[u8]| CString::new(b).map_err(|_| nul());
+    let build = || -> std::io::Result<(CString, Vec<CString>, Vec<CString>)> {
+        let path = cstr(root.path(cand).as_os_str().as_bytes())?;
+        let mut argv = vec![cstr(cand.as_bytes())?];
+        for a in rest {
+            argv.push(cstr(a.as_bytes())?);
+        }
+        Ok((path, argv, environment(decision).map_err(|_| nul())?))
+    };
+    let (path, argv, envp) = match build() {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let ptrs = |v: &[CString]| {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect::<Vec<_>>()
+    };
+    let (argv_p, envp_p) = (ptrs(&argv), ptrs(&envp));
+    // SAFETY: NUL-terminated strings and NULL-terminated arrays that outlive
+    // the call; the signal calls only change this process's dispositions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::execve(path.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
+    }
+    std::io::Error::last_os_error()
+}
+
+/// The environment for the real init: ours without `UMM_DECISION`, plus
+/// `UMM_DECISION=<token>` when given; sorted by name, one entry per name.
+pub fn environment(decision: Option<&str>) -> Result<Vec<CString>, std::ffi::NulError> {
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != ENV_DECISION)
+        .collect();
+    if let Some(t) = decision {
+        vars.push((ENV_DECISION.into(), t.into()));
+    }
+    // Stable: of equal names the last one (what the environment yields
+    // last) is kept below.
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<CString> = Vec::with_capacity(vars.len());
+    let mut last: Option<&OsStr> = None;
+    for (k, v) in &vars {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        let c = CString::new(kv)?;
+        if last == Some(k.as_os_str()) {
+            out.pop();
+        }
+        out.push(c);
+        last = Some(k);
+    }
+    Ok(out)
 }
 
 // ---- the initramfs (dracut pre-pivot hook) ----
@@ -248,14 +302,14 @@ fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> s
 /// when the real root is mounted writable, records this boot in its state
 /// already, so a boot that dies before `umm boot record` runs on the real root
 /// is counted as unclean too. Never fails the boot: exit status 0 always.
-pub fn initrd_decide(sysroot: &Path) -> ExitCode {
+pub fn initrd_decide(sysroot: &Path) -> u8 {
     umm_core::logger::init_boot("umm-initrd", Root::from_env().is_real());
     match guarded(|| initrd_run(sysroot)) {
         Some(Ok(msg)) => log::info!("{msg}"),
         Some(Err(e)) => log::error!("{e}; the real root decides"),
         None => log::error!("internal error (panic); the real root decides"),
     }
-    ExitCode::SUCCESS
+    0
 }
 
 fn initrd_run(sysroot: &Path) -> Result<String, String> {

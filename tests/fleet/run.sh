@@ -2,10 +2,10 @@
 # The fleet tests (nspawn nodes in a Consul cluster): part of the test command.
 #   tests/fleet/run.sh [pytest args...]
 # Needs the VM suite's base image (built here when missing), a release build
-# (cargo build --release --workspace) and root. See docs/fleet-tests.md.
+# (scripts/build-release.sh: the workspace and the static generator) and root. See docs/fleet-tests.md.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 tests/vm/build-base.sh >/dev/null
-cargo build --release --workspace
+scripts/build-release.sh
 export CONSUL_BIN=${CONSUL_BIN:-$(scripts/install-consul.sh)}
 exec python3 -m pytest -p no:cacheprovider -v -ra tests/fleet "$@"

@@ -4,8 +4,8 @@
 #   tests/vm/run.sh [pytest args...]      e.g. tests/vm/run.sh -k scenario -x
 #
 # Installs what it needs (apt: qemu, debootstrap, ssh, e2fsprogs; pip: pytest),
-# builds or reuses the cached base image, builds umm (cargo build --release
-# --workspace) and runs pytest on tests/vm. UMM_VM_JOBS=2 runs two VMs at once
+# builds or reuses the cached base image, builds umm (scripts/build-release.sh:
+# the workspace, the static generator) and runs pytest on tests/vm. UMM_VM_JOBS=2 runs two VMs at once
 # (pytest-xdist); the default is one at a time. See docs/vm-tests.md.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
@@ -37,8 +37,8 @@ if [[ "${UMM_VM_NO_INSTALL:-}" == 1 ]]; then
     say "UMM_VM_NO_INSTALL=1: the guest images get NO umm (harness development only)"
 else
     command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain first" >&2; exit 1; }
-    say "cargo build --release --workspace"
-    cargo build --release --workspace
+    say "scripts/build-release.sh (cargo build --release --workspace; the static umm-generator)"
+    scripts/build-release.sh
     [[ -x scripts/install.sh ]] || { echo "scripts/install.sh missing or not executable: cannot install umm into the guest" >&2; exit 1; }
 fi
 

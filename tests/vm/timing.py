@@ -11,7 +11,7 @@ image with umm=1 (maintenance mode), then runs `umm off` there. Per boot:
   * host seconds from qemu start to the first ssh answer
 `umm off`: how long the command takes, and from its start until
 multi-user.target is active (guest CLOCK_MONOTONIC). Medians over --reps.
-Run it after `cargo build --release --workspace` (tests/vm/run.sh does that).
+Run it after `scripts/build-release.sh` (tests/vm/run.sh does that).
 """
 
 from __future__ import annotations
