@@ -124,13 +124,27 @@ impl Agent {
         Agent::spawn(name, Mode::Server { expect, join }, None)
     }
 
+    /// Starts the agent; when it dies at once (a port that `free_port` found
+    /// free was taken by a parallel test in between) it is started again on
+    /// other ports, up to 3 times, and the agent's own log is shown at the end.
     fn spawn(name: &str, mode: Mode, acl_master: Option<&str>) -> Agent {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Agent::try_spawn(name, &mode, acl_master) {
+                Ok(a) => return a,
+                Err(e) => last = e,
+            }
+        }
+        panic!("consul agent {name} did not start: {last}");
+    }
+
+    fn try_spawn(name: &str, mode: &Mode, acl_master: Option<&str>) -> Result<Agent, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (http, serf_lan, serf_wan, server) =
             (free_port(), free_port(), free_port(), free_port());
         let mut cmd = Command::new(consul_bin());
         cmd.arg("agent");
-        match mode {
+        match *mode {
             Mode::Dev => {
                 cmd.arg("-dev");
             }
@@ -167,11 +181,13 @@ impl Agent {
                 "acl {{ enabled = true\n default_policy = \"deny\"\n tokens {{ master = \"{t}\"\n agent = \"{t}\" }} }}"
             ));
         }
+        let log_path = dir.path().join("agent.log");
+        let log = std::fs::File::create(&log_path).expect("agent log");
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log.try_clone().expect("agent log"))
+            .stderr(log);
         let child = cmd.spawn().expect("start consul");
-        let agent = Agent {
+        let mut agent = Agent {
             name: name.to_string(),
             http,
             serf_lan,
@@ -179,10 +195,45 @@ impl Agent {
             child: Some(child),
             _dir: dir,
         };
-        if !is_server_without_leader {
-            agent.wait_ready();
+        let died = |agent: &mut Agent| -> Option<String> {
+            let exited = agent
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())?;
+            Some(format!(
+                "exited ({exited}): {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            ))
+        };
+        if is_server_without_leader {
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !agent.ready() {
+                if let Some(e) = died(&mut agent) {
+                    return Err(e);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "consul agent {name} not ready after 60 s: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
-        agent
+        match died(&mut agent) {
+            Some(e) => Err(e),
+            None => Ok(agent),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        let c = self.client();
+        c.agent_node_name().is_ok()
+            && c.kv_put("test/ready", "1").is_ok()
+            && c.node_checks(&self.name)
+                .map(|cs| !cs.is_empty())
+                .unwrap_or(false)
     }
 
     fn wait_ready(&self) {
