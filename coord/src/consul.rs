@@ -289,6 +289,26 @@ impl Consul {
         Ok(v.as_bool().unwrap_or(false))
     }
 
+    /// One check-and-set transaction (`PUT /v1/txn`): `true` when every
+    /// operation applied, `false` when Consul rolled it back (a check failed).
+    pub fn txn(&self, ops: &[Value]) -> Result<bool> {
+        let what = "PUT txn".to_string();
+        let body = Value::Array(ops.to_vec()).to_string();
+        let (status, text) = self.request("PUT", "/v1/txn", Some(&body), &what)?;
+        match status {
+            200 => Ok(true),
+            409 => {
+                log::debug!("transaction rolled back: {text}");
+                Ok(false)
+            }
+            _ => Err(ConsulError::Http {
+                what,
+                status,
+                body: text,
+            }),
+        }
+    }
+
     // ---- sessions ----
 
     /// A session with only a TTL (no serfHealth check: the node's own reboot
@@ -709,6 +729,28 @@ fn enc(s: &str) -> String {
     out
 }
 
+/// Standard base64 with padding (values in `/v1/txn` operations).
+pub fn base64_encode(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     fn val(c: u8) -> Option<u32> {
         Some(match c {
@@ -758,6 +800,13 @@ mod tests {
         assert_eq!(base64_decode("Zg==").unwrap(), b"f");
         assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
         assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
+        for v in ["", "f", "fo", "foo", "foob", "{\"a\": 1}"] {
+            assert_eq!(
+                base64_decode(&base64_encode(v.as_bytes())).unwrap(),
+                v.as_bytes()
+            );
+        }
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(
             base64_decode("eyJlbmFibGVkIjp0cnVlfQ==").unwrap(),
             br#"{"enabled":true}"#

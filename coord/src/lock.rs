@@ -16,6 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// How often the renewer renews a session of `ttl`: well inside TTL/3, and
+/// at least every 30 s, so a lost session is noticed during a long wait, not
+/// only at the commitment (which checks it in Consul itself, see
+/// `Semaphore::commit`).
+pub fn renew_every(ttl: Duration) -> Duration {
+    (ttl.max(Duration::from_secs(10)) / 4)
+        .min(Duration::from_secs(30))
+        .max(Duration::from_secs(1))
+}
+
 /// A Consul session renewed by a background thread until dropped (which
 /// destroys it, deleting its contender key).
 pub struct Session {
@@ -32,7 +42,7 @@ impl Session {
         let lost = Arc::new(AtomicBool::new(false));
         let quit = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let (c2, id2, lost2, quit2) = (c.clone(), id.clone(), lost.clone(), quit.clone());
-        let every = (ttl.max(Duration::from_secs(10)) / 3).max(Duration::from_secs(1));
+        let every = renew_every(ttl);
         let renewer = std::thread::spawn(move || loop {
             let (m, cv) = &*quit2;
             let guard = m.lock().unwrap_or_else(|p| p.into_inner());
@@ -63,6 +73,20 @@ impl Session {
             quit,
             renewer: Some(renewer),
         })
+    }
+
+    /// Renews now; `false` (and lost from then on) when Consul no longer
+    /// knows the session.
+    pub fn renew_now(&self) -> Result<bool, ConsulError> {
+        if self.is_lost() {
+            return Ok(false);
+        }
+        let alive = self.consul.session_renew(&self.id)?;
+        if !alive {
+            log::error!("Consul session {} expired", self.id);
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        Ok(alive)
     }
 
     pub fn is_lost(&self) -> bool {
@@ -242,6 +266,50 @@ impl Semaphore {
         Ok(st.holders.get(node).is_some_and(|s| s == session))
     }
 
+    /// The moment of commitment: writes `value` to `key` (the in-progress
+    /// marker) in one Consul transaction with a check that `.lock` is
+    /// unchanged since it was read with `node` holding a slot with `session`,
+    /// and that the contender key is still locked by `session` (a destroyed or
+    /// expired session has deleted it). `false`: the slot is not ours, nothing
+    /// was written. Two holders can never both commit to one slot: pruning
+    /// this node changes `.lock`'s index, losing the session fails the
+    /// session check.
+    pub fn commit(
+        &self,
+        c: &Consul,
+        node: &str,
+        session: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, ConsulError> {
+        let contender = format!("{}/{}", self.prefix, session);
+        for _ in 0..CAS_ATTEMPTS {
+            let (st, index, _) = self.read(c)?;
+            if index == 0 || st.holders.get(node).is_none_or(|s| s != session) {
+                return Ok(false);
+            }
+            let ops = [
+                json!({"KV": {"Verb": "check-index", "Key": self.lock_key(), "Index": index}}),
+                json!({"KV": {"Verb": "check-session", "Key": contender, "Session": session}}),
+                json!({"KV": {"Verb": "set", "Key": key,
+                    "Value": crate::consul::base64_encode(value.as_bytes())}}),
+            ];
+            if c.txn(&ops)? {
+                return Ok(true);
+            }
+            // Another contender changed `.lock` (took or gave back a slot)
+            // or the session is gone: read again and decide again.
+            if !c.session_exists(session)? {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(ConsulError::Decode {
+            what: format!("commit {key}"),
+            err: "too much contention (check-and-set kept failing)".into(),
+        })
+    }
+
     /// Gives `node`'s slot back (no-op when it holds none).
     pub fn release(&self, c: &Consul, node: &str) -> Result<(), ConsulError> {
         for _ in 0..CAS_ATTEMPTS {
@@ -267,6 +335,23 @@ impl Semaphore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renewal_interval_as_documented() {
+        // docs/rebootmgr.md, --session-ttl: every TTL/4, at most every 30 s.
+        assert_eq!(
+            renew_every(Duration::from_secs(600)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            renew_every(Duration::from_secs(60)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            renew_every(Duration::from_secs(1)),
+            Duration::from_millis(2500)
+        );
+    }
 
     #[test]
     fn lock_state_reads_both_holder_formats() {

@@ -389,7 +389,13 @@ fn after_pre_boot_tasks(
         since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
-    c.kv_put(&keys.marker(), &marker.to_json())?;
+    // "The slot is ours" becomes a Consul-side fact here: the session is
+    // renewed, then the marker is written in one transaction with checks of
+    // `.lock` and of the session (Semaphore::commit).
+    step!(decide::slot_kept(
+        session.renew_now()?
+            && sem.commit(c, &s.node, &session.id, &keys.marker(), &marker.to_json())?
+    ));
     // Only the first of N concurrent reboots fits the Python tool's marker.
     let _ = c.kv_cas(&keys.shared_marker(), &s.node, 0);
     let issued = c

@@ -429,6 +429,11 @@ fn two_nodes_racing_n1() {
 }
 
 #[test]
+fn eight_nodes_racing_n1() {
+    race("eight", 8, 1);
+}
+
+#[test]
 fn ten_nodes_racing_n3() {
     race("ten", 10, 3);
 }
