@@ -17,6 +17,10 @@ pub const TMP_SUFFIX: &str = ".tmp~";
 /// Writes `data` to `path` so that a crash at any moment leaves either the old
 /// or the new content: temp file in the same directory, fsync, rename, fsync
 /// the directory. Creates the parent directory (mode 0755) when missing.
+///
+/// The temp file has an unpredictable name and is created with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW`: nothing planted in the directory (a link to
+/// another file, a file of someone else's) is ever opened, written or chmod'ed.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
@@ -26,28 +30,76 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".{}{}", std::process::id(), TMP_SUFFIX));
-    let tmp = dir.join(tmp_name);
+    let (tmp, mut f) = create_temp(dir, name, mode, random_suffix)?;
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
         f.write_all(data)?;
         // The mode given to open() is masked by the umask; set it exactly.
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.sync_all()?;
-        drop(f);
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     })();
+    drop(f);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// How many names [`create_temp`] tries before it gives up.
+const TEMP_ATTEMPTS: usize = 64;
+
+/// Creates `<dir>/<name>.<suffix>.tmp~` exclusively (never following or
+/// reusing what is there), trying new suffixes while a name is taken.
+fn create_temp(
+    dir: &Path,
+    name: &std::ffi::OsStr,
+    mode: u32,
+    mut suffix: impl FnMut() -> String,
+) -> io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(format!(".{}{TMP_SUFFIX}", suffix()));
+        let tmp = dir.join(tmp_name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "no free temporary name next to {} after {TEMP_ATTEMPTS} tries ({})",
+            dir.join(name).display(),
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ),
+    ))
+}
+
+/// 64 random bits in hex (the kernel's CSPRNG; the clock and the pid if it
+/// cannot be read, which O_EXCL still makes safe, only guessable).
+fn random_suffix() -> String {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    let bits = if n == buf.len() as isize {
+        u64::from_ne_bytes(buf)
+    } else {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ (u64::from(std::process::id()) << 32)
+    };
+    format!("{bits:016x}")
 }
 
 /// Reads a file as UTF-8; `Ok(None)` when it does not exist.
@@ -182,6 +234,48 @@ mod tests {
             .filter(|n| n.to_string_lossy().ends_with(TMP_SUFFIX))
             .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    }
+
+    /// Issue 10 finding 5: the temp file was `<name>.<pid>.tmp~`, opened
+    /// without O_EXCL/O_NOFOLLOW: a link planted there by someone who can
+    /// write the directory made root overwrite and chmod the link's target.
+    #[test]
+    fn a_planted_link_at_the_old_temp_name_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = d.path().join("sub");
+        fs::create_dir(&dir).unwrap();
+        let planted = dir.join(format!("state.{}{TMP_SUFFIX}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&dir.join("state"), b"new state", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_to_string(dir.join("state")).unwrap(), "new state");
+        assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn a_taken_temp_name_is_skipped_and_names_are_unpredictable() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let taken = d.path().join(format!("state.a{TMP_SUFFIX}"));
+        std::os::unix::fs::symlink(&victim, &taken).unwrap();
+        let mut names = ["a", "b"].into_iter().map(String::from);
+        let (tmp, _f) =
+            create_temp(d.path(), "state".as_ref(), 0o600, || names.next().unwrap()).unwrap();
+        assert_eq!(tmp, d.path().join(format!("state.b{TMP_SUFFIX}")));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // Every name taken: an error, nothing overwritten.
+        let e = create_temp(d.path(), "state".as_ref(), 0o600, || "a".into()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_ne!(random_suffix(), random_suffix());
+        assert_eq!(random_suffix().len(), 16);
     }
 
     #[test]
