@@ -807,3 +807,62 @@ fn a_fake_root_never_reaches_the_real_init_system() {
         .unwrap());
     o.code(1).says("refusing to talk to the real init system");
 }
+
+// ---------------------------------------------------------------- state, lock and writes (issue 10)
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+/// Finding 4: under umask 002 `umm on` created /var/lib/umm 0775, said
+/// "requested", and the boot path refused the state in that directory: the
+/// node rebooted into normal operation.
+#[test]
+fn a_request_made_under_umask_002_is_one_the_boot_path_accepts() {
+    use std::os::unix::process::CommandExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let mut c = f.cmd(&["on", "--no-reboot"]);
+    // SAFETY: umask is async-signal-safe and only changes the child's mask.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o002);
+            Ok(())
+        });
+    }
+    Out(c.output().unwrap()).code(0).says("requested");
+    for d in ["/var", "/var/lib", "/var/lib/umm"] {
+        assert_eq!(mode_of(&f.p(d)), 0o755, "{d}");
+    }
+    let j = f.json();
+    assert_eq!(j["mode"], "entering", "{j}");
+    assert_eq!(j["problems"], serde_json::json!([]), "{j}");
+    // What the next boot decides from the same files.
+    f.put("/proc/sys/kernel/random/boot_id", "boot-2\n");
+    fs::remove_dir_all(f.p("/run")).unwrap();
+    f.run(&["boot", "record"])
+        .code(0)
+        .says("this boot: maintenance:requested");
+}
+
+/// Finding 4: a state directory the boot path would refuse to read is
+/// refused for writing too, with the fix in the message; nothing is saved.
+#[test]
+fn a_state_dir_the_boot_path_would_refuse_is_refused_for_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let dir = f.p("/var/lib/umm");
+    mkdirs(&dir);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("writable by group or others")
+        .says("chmod go-w")
+        .says("nothing was requested");
+    assert_eq!(f.state_bytes(), None);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    f.run(&["on", "--no-reboot"]).code(0);
+    assert_eq!(f.json()["mode"], "entering");
+}

@@ -10,13 +10,17 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::perms;
+
 /// Suffix of the temporary file an atomic write creates next to its target.
 /// Readers ignore such files; a leftover one is what an interrupted write leaves.
 pub const TMP_SUFFIX: &str = ".tmp~";
 
 /// Writes `data` to `path` so that a crash at any moment leaves either the old
 /// or the new content: temp file in the same directory, fsync, rename, fsync
-/// the directory. Creates the parent directory (mode 0755) when missing.
+/// the directory. Creates the parent directory when missing (see
+/// [`create_dirs`]), and refuses a directory the readers would refuse
+/// (`perms::check_trusted_dir`): a file umm writes is one umm trusts.
 ///
 /// The temp file has an unpredictable name and is created with
 /// `O_CREAT|O_EXCL|O_NOFOLLOW`: nothing planted in the directory (a link to
@@ -26,7 +30,13 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    create_dirs(dir)?;
+    perms::check_trusted_dir(dir).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{e}; umm would not trust a file written there"),
+        )
+    })?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -44,6 +54,29 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `dir` and its missing parents, each mode 0755 whatever the umask
+/// (a group-writable directory would make umm refuse what it holds).
+pub fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut p = dir;
+    while !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o755).create(d) {
+            Ok(()) => fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))?,
+            // Created meanwhile by someone else: the trust check judges it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// How many names [`create_temp`] tries before it gives up.
@@ -168,11 +201,7 @@ const LOCK_RETRY: Duration = Duration::from_millis(10);
 /// 0755 when missing), waiting as `wait` says.
 pub fn lock_exclusive(path: &Path, wait: Wait) -> Result<Lock, LockError> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(LockError::Io)?;
+        create_dirs(dir).map_err(LockError::Io)?;
     }
     let file = OpenOptions::new()
         .create(true)
@@ -276,6 +305,18 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_ne!(random_suffix(), random_suffix());
         assert_eq!(random_suffix().len(), 16);
+    }
+
+    #[test]
+    fn refuses_to_write_where_readers_would_refuse_to_read() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("shared");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+        let e = write_atomic(&dir.join("state"), b"x", 0o644).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("writable by group or others"), "{e}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
     }
 
     #[test]

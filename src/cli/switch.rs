@@ -4,11 +4,10 @@
 //! `enabled`, the command names it and fails.
 
 use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use umm_core::config::{self, Origin};
 use umm_core::fsutil;
-use umm_core::paths::{self, Root};
+use umm_core::paths::Root;
 
 /// The drop-in that holds the switch (late in the order on purpose).
 pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";
@@ -103,19 +102,8 @@ fn write_switch(root: &Root, enable: bool) -> Result<(), CliError> {
             what.display()
         ))
     };
-    // Created 0755 whatever the umask: a group-writable directory would make
-    // umm refuse the file it holds.
-    for d in ["/etc/umm", paths::ADMIN_DROPIN_DIR] {
-        let p = root.path(d);
-        if !p.is_dir() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&p)
-                .and_then(|()| std::fs::set_permissions(&p, PermissionsExt::from_mode(0o755)))
-                .map_err(|e| fail(Path::new(d), e))?;
-        }
-    }
+    // write_atomic creates /etc/umm/umm.toml.d 0755 whatever the umask and
+    // refuses a directory umm would not read the switch from.
     let text = format!(
         "# Written by 'umm {}'; change it with 'umm enable' / 'umm disable'.\nenabled = {enable}\n",
         if enable { "enable" } else { "disable" }
