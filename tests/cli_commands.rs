@@ -72,7 +72,19 @@ impl Fake {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        self.cmd_via(&[], args)
+    }
+
+    /// `umm ARGS` run by `wrapper` (e.g. `strace …`), with the same environment.
+    fn cmd_via(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut c = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         c.args(args)
             .env("UMM_ROOT", self.root())
             .env("UMM_FAKE_REBOOT", self.reboot_log())
@@ -865,4 +877,133 @@ fn a_state_dir_the_boot_path_would_refuse_is_refused_for_writing() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     f.run(&["on", "--no-reboot"]).code(0);
     assert_eq!(f.json()["mode"], "entering");
+}
+
+/// `chattr +i` on a directory for as long as this lives: a real write failure
+/// (EPERM) at one chosen point, as a power cut there would leave things.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn new(dir: PathBuf) -> Immutable {
+        let st = Command::new("chattr").arg("+i").arg(&dir).status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "chattr +i {} failed: these tests need chattr (e2fsprogs, installed by scripts/test-deps.sh) and a file system with the immutable flag",
+            dir.display()
+        );
+        Immutable(dir)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// Finding 12: `umm disable --force` wrote the switch, then the state. A
+/// power cut (here: a failing write) between the two left umm disabled with
+/// the request still pending, and the next `umm enable` brought it back.
+#[test]
+fn disable_force_never_leaves_a_request_behind_a_disabled_switch() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on", "--no-reboot"]).code(0);
+    let consistent = |j: &Value| {
+        assert!(
+            !(j["enabled"] == false && j["request"] != Value::Null),
+            "disabled with a request pending: 'umm enable' would resurrect it: {j}"
+        );
+    };
+    // The state cannot be written.
+    {
+        let _ro = Immutable::new(f.p("/var/lib/umm"));
+        f.run(&["disable", "--force"]).code(1);
+    }
+    let j = f.json();
+    consistent(&j);
+    assert_eq!(
+        (j["enabled"].clone(), j["mode"].clone()),
+        (Value::Bool(true), "entering".into())
+    );
+    // The switch cannot be written, after the state was: the state is put back.
+    mkdirs(&f.p("/etc/umm/umm.toml.d"));
+    {
+        let _ro = Immutable::new(f.p("/etc/umm/umm.toml.d"));
+        f.run(&["disable", "--force"])
+            .code(1)
+            .says("nothing was changed");
+    }
+    let j = f.json();
+    consistent(&j);
+    assert_eq!(j["mode"], "entering", "{j}");
+    // Both writable: disabled, request gone, and enabling does not bring it back.
+    f.run(&["disable", "--force"]).code(0).says("cancelled");
+    consistent(&f.json());
+    f.run(&["enable"]).code(0);
+    assert_eq!(f.json()["mode"], "normal");
+}
+
+/// Finding 12: a directory umm creates is fsynced in its parent, so that a
+/// power cut after "requested" cannot lose the new state directory itself.
+#[test]
+fn new_directories_are_fsynced_in_their_parents() {
+    let f = Fake::new();
+    f.boot("normal");
+    let log = f.logs.path().join("strace");
+    let log_s = log.display().to_string();
+    let o = f
+        .cmd_via(
+            &[
+                "strace",
+                "-f",
+                "-qq",
+                "-s",
+                "4096",
+                "-e",
+                "trace=mkdir,mkdirat,openat,fsync",
+                "-o",
+                &log_s,
+            ],
+            &["on", "--no-reboot"],
+        )
+        .output()
+        .expect("strace is missing: scripts/test-deps.sh installs it");
+    Out(o).code(0);
+    let text = fs::read_to_string(&log).unwrap();
+    // (pid, fd) -> path of the latest successful open, and what was fsynced.
+    let mut open = std::collections::HashMap::new();
+    let mut created = Vec::new();
+    let mut synced_after = Vec::new();
+    for line in text.lines() {
+        let (pid, call) = line.split_once(' ').unwrap_or(("", line));
+        let path = call.split('"').nth(1).unwrap_or("").to_string();
+        let ret = call.rsplit("= ").next().unwrap_or("").trim();
+        if (call.starts_with("mkdir(") || call.starts_with("mkdirat(")) && ret == "0" {
+            created.push((path, synced_after.len()));
+        } else if call.starts_with("openat(") {
+            if let Ok(fd) = ret.parse::<i32>() {
+                open.insert((pid.to_string(), fd), path);
+            }
+        } else if let Some(fd) = call
+            .strip_prefix("fsync(")
+            .and_then(|r| r.split(')').next())
+        {
+            if let Some(p) = open.get(&(pid.to_string(), fd.parse::<i32>().unwrap_or(-1))) {
+                synced_after.push(p.clone());
+            }
+        }
+    }
+    let state_dir = f.p("/var/lib/umm").display().to_string();
+    assert!(
+        created.iter().any(|(p, _)| *p == state_dir),
+        "{created:?}\n{text}"
+    );
+    for (dir, at) in &created {
+        let parent = Path::new(dir).parent().unwrap().display().to_string();
+        assert!(
+            synced_after[*at..].contains(&parent),
+            "{dir} was created but {parent} was not fsynced after it:\n{text}"
+        );
+    }
 }

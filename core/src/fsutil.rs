@@ -57,7 +57,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Creates `dir` and its missing parents, each mode 0755 whatever the umask
-/// (a group-writable directory would make umm refuse what it holds).
+/// (a group-writable directory would make umm refuse what it holds), and
+/// fsyncs the parent of each one it creates, so that the new entry survives
+/// a power cut together with what is written into it.
 pub fn create_dirs(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut p = dir;
@@ -70,7 +72,11 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
     }
     for d in missing.into_iter().rev() {
         match fs::DirBuilder::new().mode(0o755).create(d) {
-            Ok(()) => fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))?,
+            Ok(()) => {
+                fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+                let parent = d.parent().filter(|p| !p.as_os_str().is_empty());
+                File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
+            }
             // Created meanwhile by someone else: the trust check judges it.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
