@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 use umm_testsupport::{fakeroot::mkdirs, require_root, FakeRoot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm");
+/// The lock every command that changes something holds.
+const LOCK: &str = "/run/umm.lock";
 
 struct Fake {
     root: FakeRoot,
@@ -794,8 +796,8 @@ fn a_second_command_is_refused_while_one_holds_the_lock() {
     use std::os::unix::io::AsRawFd;
     let f = Fake::new();
     f.boot("normal");
-    f.put("/run/lock/umm.lock", "");
-    let held = fs::File::open(f.p("/run/lock/umm.lock")).unwrap();
+    f.root.write_mode(LOCK, "", 0o600);
+    let held = fs::File::open(f.p(LOCK)).unwrap();
     assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     f.run(&["on", "--no-reboot"])
         .code(3)
@@ -865,9 +867,7 @@ fn a_state_dir_the_boot_path_would_refuse_is_refused_for_writing() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fake::new();
     f.boot("normal");
-    let dir = f.p("/var/lib/umm");
-    mkdirs(&dir);
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+    let dir = f.root.mkdir_mode("/var/lib/umm", 0o775);
     f.run(&["on", "--no-reboot"])
         .code(1)
         .says("writable by group or others")
@@ -976,7 +976,9 @@ fn new_directories_are_fsynced_in_their_parents() {
     let mut created = Vec::new();
     let mut synced_after = Vec::new();
     for line in text.lines() {
+        // "<pid> <call> = <ret>"; strace pads short pids with spaces.
         let (pid, call) = line.split_once(' ').unwrap_or(("", line));
+        let call = call.trim_start();
         let path = call.split('"').nth(1).unwrap_or("").to_string();
         let ret = call.rsplit("= ").next().unwrap_or("").trim();
         if (call.starts_with("mkdir(") || call.starts_with("mkdirat(")) && ret == "0" {
@@ -1006,4 +1008,75 @@ fn new_directories_are_fsynced_in_their_parents() {
             "{dir} was created but {parent} was not fsynced after it:\n{text}"
         );
     }
+}
+
+/// `cmd` as user nobody (uid/gid 65534, no groups).
+fn nobody(cmd: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(cmd);
+    c
+}
+
+/// Finding 2: the lock was /run/lock/umm.lock in the 1777 /run/lock, opened
+/// with O_CREAT and no check: a local user who flock-ed it refused every
+/// `umm on/off/enable/disable` (exit 3) for as long as they liked.
+#[test]
+fn a_local_user_cannot_block_the_commands() {
+    use std::io::BufRead;
+    let f = Fake::new();
+    f.boot("normal");
+    f.root.mkdir_mode("/run/lock", 0o1777);
+    let old = f.p("/run/lock/umm.lock").display().to_string();
+    let mut holder = nobody(&["flock", &old, "-c", "echo locked; exec sleep 60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv and flock (util-linux, installed by scripts/test-deps.sh)");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked", "nobody could not take the old lock");
+    let o = f.run(&["on", "--no-reboot"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    o.code(0).says("requested");
+    // Nor can nobody open the lock umm uses now.
+    let lock = f.p(LOCK).display().to_string();
+    assert_eq!(mode_of(Path::new(&lock)), 0o600);
+    let st = nobody(&["flock", "-n", &lock, "true"]).status().unwrap();
+    assert!(!st.success(), "nobody could flock {lock}");
+}
+
+/// Finding 2: the lock is opened with O_NOFOLLOW and checked on the fd: a
+/// symlink, someone else's file or a file others can open is refused with
+/// what to do, and nothing changes.
+#[test]
+fn a_lock_file_umm_did_not_create_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let lock = f.p(LOCK);
+    let victim = f.p("/victim");
+    symlink(&victim, &lock).unwrap();
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("refusing the lock")
+        .says("symbolic link")
+        .says("rm ");
+    assert!(!victim.exists(), "the link was followed");
+    assert_eq!(f.state_bytes(), None);
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).unwrap();
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("owned by uid 65534");
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    f.run(&["on", "--no-reboot"]).code(1).says("0644");
+    assert_eq!(f.state_bytes(), None);
+    fs::remove_file(&lock).unwrap();
+    f.run(&["on", "--no-reboot"]).code(0);
 }

@@ -187,6 +187,9 @@ pub enum LockError {
     Busy,
     /// The lock file could not be created or opened.
     Io(io::Error),
+    /// The lock file, or its directory, is not one we can trust to be ours
+    /// alone; the message says why and what to do.
+    Unsafe(String),
 }
 
 impl fmt::Display for LockError {
@@ -194,6 +197,7 @@ impl fmt::Display for LockError {
         match self {
             LockError::Busy => f.write_str("held by another process"),
             LockError::Io(e) => e.fmt(f),
+            LockError::Unsafe(m) => f.write_str(m),
         }
     }
 }
@@ -203,19 +207,57 @@ impl std::error::Error for LockError {}
 /// How often a waiting [`lock_exclusive`] tries again.
 const LOCK_RETRY: Duration = Duration::from_millis(10);
 
-/// Takes an exclusive `flock` on `path` (created mode 0600, its directory
-/// 0755 when missing), waiting as `wait` says.
+/// Takes an exclusive `flock` on `path`, waiting as `wait` says.
+///
+/// Nobody else may be able to hold it: a process that can merely open the
+/// file (`flock` works on a read-only descriptor) could block us for as long
+/// as it likes. So the directory must pass `perms::check_trusted_dir`
+/// (created 0755 when missing), the file is opened with `O_NOFOLLOW` (created
+/// 0600), and the open descriptor must be a regular file of ours, mode 0600
+/// or stricter, with one link; anything else is [`LockError::Unsafe`].
 pub fn lock_exclusive(path: &Path, wait: Wait) -> Result<Lock, LockError> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: String| {
+        LockError::Unsafe(format!(
+            "refusing the lock {}: {why}; umm creates it 0600 in a directory only root can write, so this one is not umm's: remove it (rm {}) and retry",
+            path.display(),
+            path.display()
+        ))
+    };
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_dirs(dir).map_err(LockError::Io)?;
+        perms::check_trusted_dir(dir)
+            .map_err(|e| LockError::Unsafe(format!("refusing the lock {}: {e}", path.display())))?;
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(LockError::Io)?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse("it is a symbolic link".into()),
+            _ => LockError::Io(e),
+        })?;
+    let md = file.metadata().map_err(LockError::Io)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !md.file_type().is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    if md.uid() != me {
+        return Err(refuse(format!("it is owned by uid {}, not {me}", md.uid())));
+    }
+    if md.mode() & 0o077 != 0 {
+        return Err(refuse(format!(
+            "its mode is {:04o}: others can open it, and so hold it",
+            md.mode() & 0o7777
+        )));
+    }
+    if md.nlink() != 1 {
+        return Err(refuse(format!("it has {} hard links", md.nlink())));
+    }
     let deadline = match wait {
         Wait::No => Instant::now(),
         Wait::UpTo(d) => Instant::now() + d,
@@ -315,10 +357,8 @@ mod tests {
 
     #[test]
     fn refuses_to_write_where_readers_would_refuse_to_read() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("shared");
-        fs::create_dir(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+        let d = umm_testsupport::FakeRoot::new();
+        let dir = d.mkdir_mode("shared", 0o775);
         let e = write_atomic(&dir.join("state"), b"x", 0o644).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         assert!(e.to_string().contains("writable by group or others"), "{e}");
@@ -361,6 +401,31 @@ mod tests {
         });
         lock_exclusive(&p, Wait::UpTo(Duration::from_secs(30))).unwrap();
         h.join().unwrap();
+    }
+
+    #[test]
+    fn a_lock_others_could_hold_is_refused() {
+        let d = umm_testsupport::FakeRoot::new();
+        let shared = d.mkdir_mode("lock", 0o1777);
+        let e = lock_exclusive(&shared.join("umm.lock"), Wait::No).unwrap_err();
+        assert!(
+            matches!(&e, LockError::Unsafe(m) if m.contains("writable by group or others")),
+            "{e}"
+        );
+        let p = d.path().join("umm.lock");
+        fs::write(&p, "").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = lock_exclusive(&p, Wait::No).unwrap_err();
+        assert!(
+            matches!(&e, LockError::Unsafe(m) if m.contains("0640")),
+            "{e}"
+        );
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+        assert!(
+            lock_exclusive(&p, Wait::No).is_err(),
+            "a directory is no lock"
+        );
     }
 
     #[test]

@@ -218,6 +218,7 @@ pub fn lock(root: &Root) -> Result<StateLock, CliError> {
         UpdateError::Busy => CliError::refused(format!(
             "{e}; nothing changed. Wait for it to finish (its hooks may take up to hook_timeout) and retry"
         )),
+        UpdateError::UnsafeLock(m) => CliError::failed(format!("{m}; nothing changed")),
         e => CliError::failed(format!("{e}; check that /run is writable and retry")),
     })
 }
