@@ -1080,3 +1080,48 @@ fn a_lock_file_umm_did_not_create_is_refused() {
     fs::remove_file(&lock).unwrap();
     f.run(&["on", "--no-reboot"]).code(0);
 }
+
+/// Finding 7: `umm boot record/stable/clean/run-command` read-modify-wrote
+/// the state without the lock `umm on` holds: run side by side, one of them
+/// lost the other's change (on the old code, a request `umm on` had reported
+/// as saved). Both now go through `state::update` under one lock.
+#[test]
+fn concurrent_on_and_boot_record_lose_no_update() {
+    use std::process::Stdio;
+    let f = Fake::new();
+    let rounds = 300;
+    let mut lost = Vec::new();
+    for i in 0..rounds {
+        let _ = fs::remove_file(f.p("/var/lib/umm/state"));
+        let boot = format!("boot-{i}");
+        f.put("/proc/sys/kernel/random/boot_id", &format!("{boot}\n"));
+        let spawn = |mut c: Command| {
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let on = spawn(f.cmd(&["on", "--no-reboot"]));
+        let mut rec = f.cmd(&["boot", "record"]);
+        rec.env("UMM_DECISION", "normal");
+        let rec = spawn(rec);
+        Out(on.wait_with_output().unwrap()).code(0);
+        Out(rec.wait_with_output().unwrap()).code(0);
+        let st = f.state();
+        if !st.contains_key("request") {
+            lost.push(format!("round {i}: the request"));
+        }
+        let watched = st
+            .get("open_boot")
+            .and_then(|b| b.get("boot_id"))
+            .and_then(|b| b.as_str());
+        if watched != Some(boot.as_str()) {
+            lost.push(format!("round {i}: the boot record ({watched:?})"));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {rounds} races lost an update: {lost:?}",
+        lost.len()
+    );
+}

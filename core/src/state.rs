@@ -389,6 +389,11 @@ pub const LOCK_FILE: &str = "/run/umm.lock";
 /// lock (`umm-boot.service` gives up after 30 s).
 pub const UPDATE_LOCK_WAIT: Duration = Duration::from_secs(20);
 
+/// How long a CLI command waits for the lock before it refuses (exit 3): long
+/// enough for a boot step's update (milliseconds), far shorter than another
+/// command's hooks.
+pub const COMMAND_LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// Proof that this process holds [`LOCK_FILE`]; released when dropped.
 #[derive(Debug)]
 pub struct StateLock {
@@ -821,6 +826,7 @@ mod tests {
         for fact in [
             format!("`{LOCK_FILE}`"),
             format!("waits up to {} s", UPDATE_LOCK_WAIT.as_secs()),
+            format!("after {} s", COMMAND_LOCK_WAIT.as_secs()),
         ] {
             assert!(
                 doc.contains(&fact),
