@@ -7,13 +7,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 apt_packages=(
     dbus-daemon        # tests/cli_dbus.rs runs a real bus
     systemd            # systemd-analyze verify, systemd-system-update-generator (bench)
-    util-linux         # setpriv (non-root caller tests)
+    util-linux         # setpriv, flock (non-root caller and lock tests)
+    strace             # tests/cli_commands.rs: new directories are fsynced in their parents
     grub-common        # grub-script-check
     qemu-system-x86    # VM suite
     qemu-utils         # qemu-img overlays
     debootstrap        # VM base image
     openssh-client     # reaching the guests
-    e2fsprogs          # mkfs.ext4 -d
+    e2fsprogs          # mkfs.ext4 -d; chattr (write-failure tests)
     cpio               # inspecting initramfs images
     valgrind time      # benchmarks
     systemd-container  # systemd-nspawn: the fleet tests (tests/fleet)

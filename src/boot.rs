@@ -154,12 +154,7 @@ pub fn run_command(ctx: &Ctx) -> io::Result<Option<i32>> {
 /// stdout and to `out_file`. Returns the exit code, 128+signal, or 127 when
 /// it cannot start.
 fn execute_logged(argv: &[String], out_file: &Path) -> i32 {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(out_file)
-        .ok();
+    let mut file = open_output(out_file).ok();
     let mut emit = |line: &str| {
         println!("{line}");
         if let Some(f) = file.as_mut() {
@@ -203,6 +198,21 @@ fn execute_logged(argv: &[String], out_file: &Path) -> i32 {
         Ok(s) => exit_code(s),
         Err(_) => 127,
     }
+}
+
+/// `command.out`: root's alone (0600, also when an older file was readable),
+/// never followed if it is a link.
+fn open_output(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
 }
 
 pub fn exit_code(s: std::process::ExitStatus) -> i32 {
@@ -329,6 +339,41 @@ mod tests {
         assert_eq!((r.request, r.exit_status), (7, Some(3)));
         let out = fs::read_to_string(d.p("var/lib/umm/command.out")).unwrap();
         assert!(out.contains("out\n") && out.contains("err\n"), "{out:?}");
+    }
+
+    /// Issue 10 finding 8: command.out was created 0644 (world-readable),
+    /// although `umm status` shows the output to root only.
+    #[test]
+    fn the_command_output_is_root_s_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let d = FakeRoot::new();
+        let c = boot(&d, "b1");
+        let out = d.p("var/lib/umm/command.out");
+        for (at, old) in [(1, None), (2, Some(0o644))] {
+            if let Some(mode) = old {
+                d.write_mode(
+                    "var/lib/umm/command.out",
+                    "an older, readable output\n",
+                    mode,
+                );
+            }
+            let st = State {
+                request: Some(Request {
+                    requested_at: at,
+                    requested_by: "root".into(),
+                    command: Some(vec!["echo".into(), "secret".into()]),
+                }),
+                ..State::default()
+            };
+            seed(&c, st);
+            assert_eq!(run_command(&c).unwrap(), Some(0));
+            assert_eq!(
+                fs::metadata(&out).unwrap().mode() & 0o7777,
+                0o600,
+                "request {at}"
+            );
+            assert_eq!(fs::read_to_string(&out).unwrap(), "secret\n");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 use umm_testsupport::{fakeroot::mkdirs, require_root, FakeRoot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm");
+/// The lock every command that changes something holds.
+const LOCK: &str = "/run/umm.lock";
 
 struct Fake {
     root: FakeRoot,
@@ -72,7 +74,19 @@ impl Fake {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        self.cmd_via(&[], args)
+    }
+
+    /// `umm ARGS` run by `wrapper` (e.g. `strace …`), with the same environment.
+    fn cmd_via(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut c = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         c.args(args)
             .env("UMM_ROOT", self.root())
             .env("UMM_FAKE_REBOOT", self.reboot_log())
@@ -782,8 +796,8 @@ fn a_second_command_is_refused_while_one_holds_the_lock() {
     use std::os::unix::io::AsRawFd;
     let f = Fake::new();
     f.boot("normal");
-    f.put("/run/lock/umm.lock", "");
-    let held = fs::File::open(f.p("/run/lock/umm.lock")).unwrap();
+    f.root.write_mode(LOCK, "", 0o600);
+    let held = fs::File::open(f.p(LOCK)).unwrap();
     assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     f.run(&["on", "--no-reboot"])
         .code(3)
@@ -806,4 +820,308 @@ fn a_fake_root_never_reaches_the_real_init_system() {
         .output()
         .unwrap());
     o.code(1).says("refusing to talk to the real init system");
+}
+
+// ---------------------------------------------------------------- state, lock and writes (issue 10)
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).unwrap().mode() & 0o7777
+}
+
+/// Finding 4: under umask 002 `umm on` created /var/lib/umm 0775, said
+/// "requested", and the boot path refused the state in that directory: the
+/// node rebooted into normal operation.
+#[test]
+fn a_request_made_under_umask_002_is_one_the_boot_path_accepts() {
+    use std::os::unix::process::CommandExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let mut c = f.cmd(&["on", "--no-reboot"]);
+    // SAFETY: umask is async-signal-safe and only changes the child's mask.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o002);
+            Ok(())
+        });
+    }
+    Out(c.output().unwrap()).code(0).says("requested");
+    for d in ["/var", "/var/lib", "/var/lib/umm"] {
+        assert_eq!(mode_of(&f.p(d)), 0o755, "{d}");
+    }
+    let j = f.json();
+    assert_eq!(j["mode"], "entering", "{j}");
+    assert_eq!(j["problems"], serde_json::json!([]), "{j}");
+    // What the next boot decides from the same files.
+    f.put("/proc/sys/kernel/random/boot_id", "boot-2\n");
+    fs::remove_dir_all(f.p("/run")).unwrap();
+    f.run(&["boot", "record"])
+        .code(0)
+        .says("this boot: maintenance:requested");
+}
+
+/// Finding 4: a state directory the boot path would refuse to read is
+/// refused for writing too, with the fix in the message; nothing is saved.
+#[test]
+fn a_state_dir_the_boot_path_would_refuse_is_refused_for_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let dir = f.root.mkdir_mode("/var/lib/umm", 0o775);
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("writable by group or others")
+        .says("chmod go-w")
+        .says("nothing was requested");
+    assert_eq!(f.state_bytes(), None);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    f.run(&["on", "--no-reboot"]).code(0);
+    assert_eq!(f.json()["mode"], "entering");
+}
+
+/// `chattr +i` on a directory for as long as this lives: a real write failure
+/// (EPERM) at one chosen point, as a power cut there would leave things.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn new(dir: PathBuf) -> Immutable {
+        let st = Command::new("chattr").arg("+i").arg(&dir).status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "chattr +i {} failed: these tests need chattr (e2fsprogs, installed by scripts/test-deps.sh) and a file system with the immutable flag",
+            dir.display()
+        );
+        Immutable(dir)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// Finding 12: `umm disable --force` wrote the switch, then the state. A
+/// power cut (here: a failing write) between the two left umm disabled with
+/// the request still pending, and the next `umm enable` brought it back.
+#[test]
+fn disable_force_never_leaves_a_request_behind_a_disabled_switch() {
+    let f = Fake::new();
+    f.boot("normal");
+    f.run(&["on", "--no-reboot"]).code(0);
+    let consistent = |j: &Value| {
+        assert!(
+            !(j["enabled"] == false && j["request"] != Value::Null),
+            "disabled with a request pending: 'umm enable' would resurrect it: {j}"
+        );
+    };
+    // The state cannot be written.
+    {
+        let _ro = Immutable::new(f.p("/var/lib/umm"));
+        f.run(&["disable", "--force"]).code(1);
+    }
+    let j = f.json();
+    consistent(&j);
+    assert_eq!(
+        (j["enabled"].clone(), j["mode"].clone()),
+        (Value::Bool(true), "entering".into())
+    );
+    // The switch cannot be written, after the state was: the state is put back.
+    mkdirs(&f.p("/etc/umm/umm.toml.d"));
+    {
+        let _ro = Immutable::new(f.p("/etc/umm/umm.toml.d"));
+        f.run(&["disable", "--force"])
+            .code(1)
+            .says("nothing was changed");
+    }
+    let j = f.json();
+    consistent(&j);
+    assert_eq!(j["mode"], "entering", "{j}");
+    // Both writable: disabled, request gone, and enabling does not bring it back.
+    f.run(&["disable", "--force"]).code(0).says("cancelled");
+    consistent(&f.json());
+    f.run(&["enable"]).code(0);
+    assert_eq!(f.json()["mode"], "normal");
+}
+
+/// Finding 12: a directory umm creates is fsynced in its parent, so that a
+/// power cut after "requested" cannot lose the new state directory itself.
+#[test]
+fn new_directories_are_fsynced_in_their_parents() {
+    let f = Fake::new();
+    f.boot("normal");
+    let log = f.logs.path().join("strace");
+    let log_s = log.display().to_string();
+    let o = f
+        .cmd_via(
+            &[
+                "strace",
+                "-f",
+                "-qq",
+                "-s",
+                "4096",
+                "-e",
+                "trace=mkdir,mkdirat,openat,fsync",
+                "-o",
+                &log_s,
+            ],
+            &["on", "--no-reboot"],
+        )
+        .output()
+        .expect("strace is missing: scripts/test-deps.sh installs it");
+    Out(o).code(0);
+    let text = fs::read_to_string(&log).unwrap();
+    // (pid, fd) -> path of the latest successful open, and what was fsynced.
+    let mut open = std::collections::HashMap::new();
+    let mut created = Vec::new();
+    let mut synced_after = Vec::new();
+    for line in text.lines() {
+        // "<pid> <call> = <ret>"; strace pads short pids with spaces.
+        let (pid, call) = line.split_once(' ').unwrap_or(("", line));
+        let call = call.trim_start();
+        let path = call.split('"').nth(1).unwrap_or("").to_string();
+        let ret = call.rsplit("= ").next().unwrap_or("").trim();
+        if (call.starts_with("mkdir(") || call.starts_with("mkdirat(")) && ret == "0" {
+            created.push((path, synced_after.len()));
+        } else if call.starts_with("openat(") {
+            if let Ok(fd) = ret.parse::<i32>() {
+                open.insert((pid.to_string(), fd), path);
+            }
+        } else if let Some(fd) = call
+            .strip_prefix("fsync(")
+            .and_then(|r| r.split(')').next())
+        {
+            if let Some(p) = open.get(&(pid.to_string(), fd.parse::<i32>().unwrap_or(-1))) {
+                synced_after.push(p.clone());
+            }
+        }
+    }
+    let state_dir = f.p("/var/lib/umm").display().to_string();
+    assert!(
+        created.iter().any(|(p, _)| *p == state_dir),
+        "{created:?}\n{text}"
+    );
+    for (dir, at) in &created {
+        let parent = Path::new(dir).parent().unwrap().display().to_string();
+        assert!(
+            synced_after[*at..].contains(&parent),
+            "{dir} was created but {parent} was not fsynced after it:\n{text}"
+        );
+    }
+}
+
+/// `cmd` as user nobody (uid/gid 65534, no groups).
+fn nobody(cmd: &[&str]) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(cmd);
+    c
+}
+
+/// Finding 2: the lock was /run/lock/umm.lock in the 1777 /run/lock, opened
+/// with O_CREAT and no check: a local user who flock-ed it refused every
+/// `umm on/off/enable/disable` (exit 3) for as long as they liked.
+#[test]
+fn a_local_user_cannot_block_the_commands() {
+    use std::io::BufRead;
+    let f = Fake::new();
+    f.boot("normal");
+    f.root.mkdir_mode("/run/lock", 0o1777);
+    let old = f.p("/run/lock/umm.lock").display().to_string();
+    let mut holder = nobody(&["flock", &old, "-c", "echo locked; exec sleep 60"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv and flock (util-linux, installed by scripts/test-deps.sh)");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked", "nobody could not take the old lock");
+    let o = f.run(&["on", "--no-reboot"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    o.code(0).says("requested");
+    // Nor can nobody open the lock umm uses now.
+    let lock = f.p(LOCK).display().to_string();
+    assert_eq!(mode_of(Path::new(&lock)), 0o600);
+    let st = nobody(&["flock", "-n", &lock, "true"]).status().unwrap();
+    assert!(!st.success(), "nobody could flock {lock}");
+}
+
+/// Finding 2: the lock is opened with O_NOFOLLOW and checked on the fd: a
+/// symlink, someone else's file or a file others can open is refused with
+/// what to do, and nothing changes.
+#[test]
+fn a_lock_file_umm_did_not_create_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fake::new();
+    f.boot("normal");
+    let lock = f.p(LOCK);
+    let victim = f.p("/victim");
+    symlink(&victim, &lock).unwrap();
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("refusing the lock")
+        .says("symbolic link")
+        .says("rm ");
+    assert!(!victim.exists(), "the link was followed");
+    assert_eq!(f.state_bytes(), None);
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&lock, Some(65534), Some(65534)).unwrap();
+    f.run(&["on", "--no-reboot"])
+        .code(1)
+        .says("owned by uid 65534");
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    f.run(&["on", "--no-reboot"]).code(1).says("0644");
+    assert_eq!(f.state_bytes(), None);
+    fs::remove_file(&lock).unwrap();
+    f.run(&["on", "--no-reboot"]).code(0);
+}
+
+/// Finding 7: `umm boot record/stable/clean/run-command` read-modify-wrote
+/// the state without the lock `umm on` holds: run side by side, one of them
+/// lost the other's change (on the old code, a request `umm on` had reported
+/// as saved). Both now go through `state::update` under one lock.
+#[test]
+fn concurrent_on_and_boot_record_lose_no_update() {
+    use std::process::Stdio;
+    let f = Fake::new();
+    let rounds = 300;
+    let mut lost = Vec::new();
+    for i in 0..rounds {
+        let _ = fs::remove_file(f.p("/var/lib/umm/state"));
+        let boot = format!("boot-{i}");
+        f.put("/proc/sys/kernel/random/boot_id", &format!("{boot}\n"));
+        let spawn = |mut c: Command| {
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let on = spawn(f.cmd(&["on", "--no-reboot"]));
+        let mut rec = f.cmd(&["boot", "record"]);
+        rec.env("UMM_DECISION", "normal");
+        let rec = spawn(rec);
+        Out(on.wait_with_output().unwrap()).code(0);
+        Out(rec.wait_with_output().unwrap()).code(0);
+        let st = f.state();
+        if !st.contains_key("request") {
+            lost.push(format!("round {i}: the request"));
+        }
+        let watched = st
+            .get("open_boot")
+            .and_then(|b| b.get("boot_id"))
+            .and_then(|b| b.as_str());
+        if watched != Some(boot.as_str()) {
+            lost.push(format!("round {i}: the boot record ({watched:?})"));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {rounds} races lost an update: {lost:?}",
+        lost.len()
+    );
 }

@@ -10,44 +10,135 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::perms;
+
 /// Suffix of the temporary file an atomic write creates next to its target.
 /// Readers ignore such files; a leftover one is what an interrupted write leaves.
 pub const TMP_SUFFIX: &str = ".tmp~";
 
 /// Writes `data` to `path` so that a crash at any moment leaves either the old
 /// or the new content: temp file in the same directory, fsync, rename, fsync
-/// the directory. Creates the parent directory (mode 0755) when missing.
+/// the directory. Creates the parent directory when missing (see
+/// [`create_dirs`]), and refuses a directory the readers would refuse
+/// (`perms::check_trusted_dir`): a file umm writes is one umm trusts.
+///
+/// The temp file has an unpredictable name and is created with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW`: nothing planted in the directory (a link to
+/// another file, a file of someone else's) is ever opened, written or chmod'ed.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    create_dirs(dir)?;
+    perms::check_trusted_dir(dir).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{e}; umm would not trust a file written there"),
+        )
+    })?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".{}{}", std::process::id(), TMP_SUFFIX));
-    let tmp = dir.join(tmp_name);
+    let (tmp, mut f) = create_temp(dir, name, mode, random_suffix)?;
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
         f.write_all(data)?;
         // The mode given to open() is masked by the umask; set it exactly.
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.sync_all()?;
-        drop(f);
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     })();
+    drop(f);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `dir` and its missing parents, each mode 0755 whatever the umask
+/// (a group-writable directory would make umm refuse what it holds), and
+/// fsyncs the parent of each one it creates, so that the new entry survives
+/// a power cut together with what is written into it.
+pub fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut p = dir;
+    while !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o755).create(d) {
+            Ok(()) => {
+                fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+                let parent = d.parent().filter(|p| !p.as_os_str().is_empty());
+                File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
+            }
+            // Created meanwhile by someone else: the trust check judges it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How many names [`create_temp`] tries before it gives up.
+const TEMP_ATTEMPTS: usize = 64;
+
+/// Creates `<dir>/<name>.<suffix>.tmp~` exclusively (never following or
+/// reusing what is there), trying new suffixes while a name is taken.
+fn create_temp(
+    dir: &Path,
+    name: &std::ffi::OsStr,
+    mode: u32,
+    mut suffix: impl FnMut() -> String,
+) -> io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..TEMP_ATTEMPTS {
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(format!(".{}{TMP_SUFFIX}", suffix()));
+        let tmp = dir.join(tmp_name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "no free temporary name next to {} after {TEMP_ATTEMPTS} tries ({})",
+            dir.join(name).display(),
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ),
+    ))
+}
+
+/// 64 random bits in hex (the kernel's CSPRNG; the clock and the pid if it
+/// cannot be read, which O_EXCL still makes safe, only guessable).
+fn random_suffix() -> String {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    let bits = if n == buf.len() as isize {
+        u64::from_ne_bytes(buf)
+    } else {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ (u64::from(std::process::id()) << 32)
+    };
+    format!("{bits:016x}")
 }
 
 /// Reads a file as UTF-8; `Ok(None)` when it does not exist.
@@ -96,6 +187,9 @@ pub enum LockError {
     Busy,
     /// The lock file could not be created or opened.
     Io(io::Error),
+    /// The lock file, or its directory, is not one we can trust to be ours
+    /// alone; the message says why and what to do.
+    Unsafe(String),
 }
 
 impl fmt::Display for LockError {
@@ -103,6 +197,7 @@ impl fmt::Display for LockError {
         match self {
             LockError::Busy => f.write_str("held by another process"),
             LockError::Io(e) => e.fmt(f),
+            LockError::Unsafe(m) => f.write_str(m),
         }
     }
 }
@@ -112,23 +207,57 @@ impl std::error::Error for LockError {}
 /// How often a waiting [`lock_exclusive`] tries again.
 const LOCK_RETRY: Duration = Duration::from_millis(10);
 
-/// Takes an exclusive `flock` on `path` (created mode 0600, its directory
-/// 0755 when missing), waiting as `wait` says.
+/// Takes an exclusive `flock` on `path`, waiting as `wait` says.
+///
+/// Nobody else may be able to hold it: a process that can merely open the
+/// file (`flock` works on a read-only descriptor) could block us for as long
+/// as it likes. So the directory must pass `perms::check_trusted_dir`
+/// (created 0755 when missing), the file is opened with `O_NOFOLLOW` (created
+/// 0600), and the open descriptor must be a regular file of ours, mode 0600
+/// or stricter, with one link; anything else is [`LockError::Unsafe`].
 pub fn lock_exclusive(path: &Path, wait: Wait) -> Result<Lock, LockError> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: String| {
+        LockError::Unsafe(format!(
+            "refusing the lock {}: {why}; umm creates it 0600 in a directory only root can write, so this one is not umm's: remove it (rm {}) and retry",
+            path.display(),
+            path.display()
+        ))
+    };
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(LockError::Io)?;
+        create_dirs(dir).map_err(LockError::Io)?;
+        perms::check_trusted_dir(dir)
+            .map_err(|e| LockError::Unsafe(format!("refusing the lock {}: {e}", path.display())))?;
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(LockError::Io)?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse("it is a symbolic link".into()),
+            _ => LockError::Io(e),
+        })?;
+    let md = file.metadata().map_err(LockError::Io)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !md.file_type().is_file() {
+        return Err(refuse("it is not a regular file".into()));
+    }
+    if md.uid() != me {
+        return Err(refuse(format!("it is owned by uid {}, not {me}", md.uid())));
+    }
+    if md.mode() & 0o077 != 0 {
+        return Err(refuse(format!(
+            "its mode is {:04o}: others can open it, and so hold it",
+            md.mode() & 0o7777
+        )));
+    }
+    if md.nlink() != 1 {
+        return Err(refuse(format!("it has {} hard links", md.nlink())));
+    }
     let deadline = match wait {
         Wait::No => Instant::now(),
         Wait::UpTo(d) => Instant::now() + d,
@@ -184,6 +313,58 @@ mod tests {
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     }
 
+    /// Issue 10 finding 5: the temp file was `<name>.<pid>.tmp~`, opened
+    /// without O_EXCL/O_NOFOLLOW: a link planted there by someone who can
+    /// write the directory made root overwrite and chmod the link's target.
+    #[test]
+    fn a_planted_link_at_the_old_temp_name_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = d.path().join("sub");
+        fs::create_dir(&dir).unwrap();
+        let planted = dir.join(format!("state.{}{TMP_SUFFIX}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&dir.join("state"), b"new state", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_to_string(dir.join("state")).unwrap(), "new state");
+        assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn a_taken_temp_name_is_skipped_and_names_are_unpredictable() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let taken = d.path().join(format!("state.a{TMP_SUFFIX}"));
+        std::os::unix::fs::symlink(&victim, &taken).unwrap();
+        let mut names = ["a", "b"].into_iter().map(String::from);
+        let (tmp, _f) =
+            create_temp(d.path(), "state".as_ref(), 0o600, || names.next().unwrap()).unwrap();
+        assert_eq!(tmp, d.path().join(format!("state.b{TMP_SUFFIX}")));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // Every name taken: an error, nothing overwritten.
+        let e = create_temp(d.path(), "state".as_ref(), 0o600, || "a".into()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_ne!(random_suffix(), random_suffix());
+        assert_eq!(random_suffix().len(), 16);
+    }
+
+    #[test]
+    fn refuses_to_write_where_readers_would_refuse_to_read() {
+        let d = umm_testsupport::FakeRoot::new();
+        let dir = d.mkdir_mode("shared", 0o775);
+        let e = write_atomic(&dir.join("state"), b"x", 0o644).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("writable by group or others"), "{e}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
+    }
+
     #[test]
     fn read_optional_tells_missing_from_broken() {
         let d = tempfile::tempdir().unwrap();
@@ -220,6 +401,31 @@ mod tests {
         });
         lock_exclusive(&p, Wait::UpTo(Duration::from_secs(30))).unwrap();
         h.join().unwrap();
+    }
+
+    #[test]
+    fn a_lock_others_could_hold_is_refused() {
+        let d = umm_testsupport::FakeRoot::new();
+        let shared = d.mkdir_mode("lock", 0o1777);
+        let e = lock_exclusive(&shared.join("umm.lock"), Wait::No).unwrap_err();
+        assert!(
+            matches!(&e, LockError::Unsafe(m) if m.contains("writable by group or others")),
+            "{e}"
+        );
+        let p = d.path().join("umm.lock");
+        fs::write(&p, "").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = lock_exclusive(&p, Wait::No).unwrap_err();
+        assert!(
+            matches!(&e, LockError::Unsafe(m) if m.contains("0640")),
+            "{e}"
+        );
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+        assert!(
+            lock_exclusive(&p, Wait::No).is_err(),
+            "a directory is no lock"
+        );
     }
 
     #[test]

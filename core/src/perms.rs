@@ -65,6 +65,13 @@ pub fn check_trusted(path: &Path) -> Result<(), UnsafeFile> {
     Ok(())
 }
 
+/// The rule for a directory umm writes a trusted file into (a file it
+/// creates is root's, so the directory is what remains): owned by root and
+/// writable by nobody else — what [`check_trusted`] asks of a file's directory.
+pub fn check_trusted_dir(dir: &Path) -> Result<(), UnsafeFile> {
+    check_one(dir, "directory")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,12 +381,18 @@ fn write(root: &Root, state_dir: &Path, state: &State) -> io::Result<()> {
 
 /// The lock every writer of the state holds: the CLI commands for their
 /// whole run (hooks included, so two never interleave), the boot steps for
-/// their read-modify-write. A reboot clears it.
-pub const LOCK_FILE: &str = "/run/lock/umm.lock";
+/// their read-modify-write. In `/run` (root's alone: no other user can
+/// create, open or hold it; see `fsutil::lock_exclusive`); a reboot clears it.
+pub const LOCK_FILE: &str = "/run/umm.lock";
 
 /// How long a boot step ([`update`]) waits for a command that holds the
 /// lock (`umm-boot.service` gives up after 30 s).
 pub const UPDATE_LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// How long a CLI command waits for the lock before it refuses (exit 3): long
+/// enough for a boot step's update (milliseconds), far shorter than another
+/// command's hooks.
+pub const COMMAND_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Proof that this process holds [`LOCK_FILE`]; released when dropped.
 #[derive(Debug)]
@@ -401,6 +407,7 @@ pub fn lock(root: &Root, wait: Wait) -> Result<StateLock, UpdateError> {
         .map_err(|e| match e {
             LockError::Busy => UpdateError::Busy,
             LockError::Io(e) => UpdateError::Lock(e),
+            LockError::Unsafe(m) => UpdateError::UnsafeLock(m),
         })
 }
 
@@ -411,6 +418,8 @@ pub enum UpdateError {
     Busy,
     /// The lock could not be opened.
     Lock(io::Error),
+    /// The lock file is not umm's own (the message says what to do).
+    UnsafeLock(String),
     /// The new state could not be written (the old file is intact).
     Write { path: PathBuf, error: io::Error },
 }
@@ -420,6 +429,7 @@ impl fmt::Display for UpdateError {
         match self {
             UpdateError::Busy => write!(f, "another umm command is running (it holds {LOCK_FILE})"),
             UpdateError::Lock(e) => write!(f, "cannot open the lock {LOCK_FILE}: {e}"),
+            UpdateError::UnsafeLock(m) => f.write_str(m),
             UpdateError::Write { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
@@ -433,6 +443,7 @@ impl From<UpdateError> for io::Error {
     fn from(e: UpdateError) -> io::Error {
         let kind = match &e {
             UpdateError::Busy => io::ErrorKind::WouldBlock,
+            UpdateError::UnsafeLock(_) => io::ErrorKind::PermissionDenied,
             UpdateError::Lock(e) | UpdateError::Write { error: e, .. } => e.kind(),
         };
         io::Error::new(kind, e.to_string())
@@ -815,6 +826,7 @@ mod tests {
         for fact in [
             format!("`{LOCK_FILE}`"),
             format!("waits up to {} s", UPDATE_LOCK_WAIT.as_secs()),
+            format!("after {} s", COMMAND_LOCK_WAIT.as_secs()),
         ] {
             assert!(
                 doc.contains(&fact),

@@ -214,10 +214,11 @@ pub fn require_root(command: &str) -> Result<(), CliError> {
 /// another's, nor with a boot step's update. Held until the returned lock is
 /// dropped; the state is then changed with [`state::update_locked`].
 pub fn lock(root: &Root) -> Result<StateLock, CliError> {
-    state::lock(root, Wait::No).map_err(|e| match e {
+    state::lock(root, Wait::UpTo(state::COMMAND_LOCK_WAIT)).map_err(|e| match e {
         UpdateError::Busy => CliError::refused(format!(
             "{e}; nothing changed. Wait for it to finish (its hooks may take up to hook_timeout) and retry"
         )),
+        UpdateError::UnsafeLock(m) => CliError::failed(format!("{m}; nothing changed")),
         e => CliError::failed(format!("{e}; check that /run is writable and retry")),
     })
 }

@@ -4,11 +4,11 @@
 //! `enabled`, the command names it and fails.
 
 use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use umm_core::config::{self, Origin};
 use umm_core::fsutil;
-use umm_core::paths::{self, Root};
+use umm_core::paths::Root;
+use umm_core::state;
 
 /// The drop-in that holds the switch (late in the order on purpose).
 pub const SWITCH_FILE: &str = "/etc/umm/umm.toml.d/90-umm-switch.toml";
@@ -30,52 +30,44 @@ pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
         }
     }
 
-    write_switch(root, enable)?;
-    let loaded = config::load(root);
-    let ours = Origin::File(PathBuf::from(SWITCH_FILE));
-    let origin = loaded.origin("enabled");
-    if origin != ours || loaded.config.enabled != enable {
-        let about_ours: Vec<&String> = loaded
-            .errors
-            .iter()
-            .filter(|e| e.contains(SWITCH_FILE))
-            .collect();
-        let why = if about_ours.is_empty() {
-            format!(
-                "{origin} is read after it and sets enabled = {}, so it wins: remove 'enabled' from that file and run 'umm {name}' again",
-                loaded.config.enabled
-            )
-        } else {
-            format!(
-                "it was not used: {}",
-                about_ours
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        };
-        return Err(CliError::failed(format!(
-            "wrote enabled = {enable} to {SWITCH_FILE}, but {why}; the state was not changed"
-        )));
-    }
-
     let now = fsutil::now_unix();
-    // The config as it is now, read after the switch was written.
-    let snap = Snapshot { loaded, ..snap };
-    let cancelled = super::update_state(
-        &lock,
-        &snap,
-        |st| {
-            if enable {
-                st.enable(now);
-                None
-            } else {
-                st.disable(now)
+    // Disabling changes the state first and the switch second: a power cut
+    // between the two leaves umm enabled with the request cancelled (what
+    // --force asked for), never disabled with a request that the next
+    // 'umm enable' would bring back. If the switch cannot be written or does
+    // not take effect, the state is put back as it was.
+    let mut cancelled = None;
+    let mut before = None;
+    if !enable {
+        let (old, req) = super::update_state(
+            &lock,
+            &snap,
+            |st| (st.clone(), st.disable(now)),
+            &format!("nothing was changed. Fix the file system and run 'umm {name}' again"),
+        )?;
+        before = Some(old);
+        cancelled = req;
+    }
+    if let Err(e) = write_switch(root, enable).and_then(|()| check_switch(root, enable)) {
+        if let Some(old) = before {
+            let dir = &snap.loaded.config.state_dir;
+            if let Err(undo) = state::update_locked(&lock, root, dir, |st| *st = old) {
+                return Err(CliError::failed(format!(
+                    "{}; and putting the state back failed: {undo}, so the request is cancelled and umm is still enabled. Fix the file system and run 'umm {name}' again",
+                    e.message
+                )));
             }
-        },
-        &format!("the switch is written: fix the file system and run 'umm {name}' again"),
-    )?;
+        }
+        return Err(e);
+    }
+    if enable {
+        super::update_state(
+            &lock,
+            &snap,
+            |st| st.enable(now),
+            &format!("the switch is written: fix the file system and run 'umm {name}' again"),
+        )?;
+    }
     if let Some(r) = cancelled {
         println!(
             "cancelled the maintenance request made {} by {} (--force)",
@@ -96,6 +88,41 @@ pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
     Ok(Exit::Ok)
 }
 
+/// After the switch is written: the configuration as read now must take
+/// `enabled` from our drop-in, else the file read after it is named.
+fn check_switch(root: &Root, enable: bool) -> Result<(), CliError> {
+    let name = if enable { "enable" } else { "disable" };
+    let loaded = config::load(root);
+    let ours = Origin::File(PathBuf::from(SWITCH_FILE));
+    let origin = loaded.origin("enabled");
+    if origin == ours && loaded.config.enabled == enable {
+        return Ok(());
+    }
+    let about_ours: Vec<&String> = loaded
+        .errors
+        .iter()
+        .filter(|e| e.contains(SWITCH_FILE))
+        .collect();
+    let why = if about_ours.is_empty() {
+        format!(
+            "{origin} is read after it and sets enabled = {}, so it wins: remove 'enabled' from that file and run 'umm {name}' again",
+            loaded.config.enabled
+        )
+    } else {
+        format!(
+            "it was not used: {}",
+            about_ours
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    Err(CliError::failed(format!(
+        "wrote enabled = {enable} to {SWITCH_FILE}, but {why}; the state was not changed"
+    )))
+}
+
 fn write_switch(root: &Root, enable: bool) -> Result<(), CliError> {
     let fail = |what: &Path, e: std::io::Error| {
         CliError::failed(format!(
@@ -103,19 +130,8 @@ fn write_switch(root: &Root, enable: bool) -> Result<(), CliError> {
             what.display()
         ))
     };
-    // Created 0755 whatever the umask: a group-writable directory would make
-    // umm refuse the file it holds.
-    for d in ["/etc/umm", paths::ADMIN_DROPIN_DIR] {
-        let p = root.path(d);
-        if !p.is_dir() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&p)
-                .and_then(|()| std::fs::set_permissions(&p, PermissionsExt::from_mode(0o755)))
-                .map_err(|e| fail(Path::new(d), e))?;
-        }
-    }
+    // write_atomic creates /etc/umm/umm.toml.d 0755 whatever the umask and
+    // refuses a directory umm would not read the switch from.
     let text = format!(
         "# Written by 'umm {}'; change it with 'umm enable' / 'umm disable'.\nenabled = {enable}\n",
         if enable { "enable" } else { "disable" }

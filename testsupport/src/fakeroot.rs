@@ -100,6 +100,14 @@ impl FakeRoot {
         p
     }
 
+    /// Creates a directory (parents 0755) and gives it exactly `mode`
+    /// (e.g. 0775 or 1777 to play a directory umm must not trust).
+    pub fn mkdir_mode(&self, path: &str, mode: u32) -> PathBuf {
+        let p = self.mkdir(path);
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+
     /// Writes a file, mode 0644 (parents created 0755).
     pub fn write(&self, path: &str, text: &str) -> PathBuf {
         self.write_mode(path, text, 0o644)

@@ -91,5 +91,6 @@ fn single_instance(root: &Root) -> Result<fsutil::Lock, Abort> {
             format!("another rebootmgr holds {}", path.display()),
         ),
         fsutil::LockError::Io(e) => Abort::new(Exit::Error, format!("{}: {e}", path.display())),
+        fsutil::LockError::Unsafe(m) => Abort::new(Exit::Error, m),
     })
 }
