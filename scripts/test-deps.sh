@@ -8,7 +8,7 @@ apt_packages=(
     dbus-daemon        # tests/cli_dbus.rs runs a real bus
     systemd            # systemd-analyze verify, systemd-system-update-generator (bench)
     util-linux         # setpriv (non-root caller tests)
-    grub-common        # grub-script-check
+    grub-common        # grub-script-check, grub-editenv
     qemu-system-x86    # VM suite
     qemu-utils         # qemu-img overlays
     debootstrap        # VM base image
