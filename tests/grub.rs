@@ -1,8 +1,9 @@
 //! grub.d/55_umm on sample menus (what /etc/grub.d/10_linux prints on
-//! Debian, CentOS 7 BIOS and RHEL EFI): the output matches the reviewed
-//! golden file, every kernel line of it boots with `umm=1`, its ids are its
-//! own (the top-level one the fixed `umm-maintenance`), no `savedefault` and
-//! no kernel twice, and the whole generated config passes the real `grub-script-check`
+//! Debian, two of them real Debian 12 output taken from the VM test, CentOS 7
+//! BIOS and RHEL EFI): the output matches the reviewed golden file, every
+//! kernel line of it boots with `umm=1`, its ids are its own (the top-level
+//! one the fixed `umm-maintenance`), no `savedefault` and no kernel twice,
+//! and the whole generated config passes the real `grub-script-check`
 //! (package grub-common; `scripts/test-deps.sh` installs it). A negative
 //! control proves the check rejects a broken script.
 
@@ -134,6 +135,21 @@ fn check_sample(name: &str, entries: usize) {
 #[test]
 fn debian_bios_menu_with_submenu() {
     check_sample("debian-bios", 3);
+}
+
+/// Debian 12's real 10_linux (tests/vm/test_grub.py wrote these): two
+/// kernels, submenus on, GRUB_SAVEDEFAULT=true: the newest kernel once, no
+/// savedefault.
+#[test]
+fn debian12_real_submenu_savedefault() {
+    check_sample("debian12-submenu-savedefault", 2);
+}
+
+/// One kernel, GRUB_DISABLE_SUBMENU=y (10_linux's top entry id carries the
+/// kernel version), GRUB_SAVEDEFAULT=true.
+#[test]
+fn debian12_real_nosubmenu_savedefault() {
+    check_sample("debian12-nosubmenu-savedefault", 1);
 }
 
 #[test]
