@@ -905,10 +905,21 @@ impl GrubFake {
 fn via_grub_sets_next_entry_once_and_off_cancels_it() {
     let f = GrubFake::new();
     f.boot("normal");
+    let seen = f.logs.path().join("hook-env");
+    f.hook(
+        "pre-on.d",
+        "10-log",
+        &format!(
+            "echo \"$UMM_TRANSITION $UMM_REASON\" > '{}'",
+            seen.display()
+        ),
+    );
     f.run(&["on", "--via-grub", "--no-reboot"], &[])
         .code(0)
         .says("next_entry=umm-maintenance");
     assert!(f.env_list().contains("next_entry=umm-maintenance\n"));
+    // The boot is entered from the kernel command line: reason cmdline.
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "on cmdline\n");
     assert_eq!(f.reboot_count(), 0);
     // grub-probe was asked about this root's GRUB directory.
     let probed = fs::read_to_string(f.bin.path().join("probe.log")).unwrap();
