@@ -9,7 +9,7 @@ apt_packages=(
     systemd            # systemd-analyze verify, systemd-system-update-generator (bench)
     util-linux         # setpriv, flock (non-root caller and lock tests)
     strace             # tests/cli_commands.rs: new directories are fsynced in their parents
-    grub-common        # grub-script-check
+    grub-common        # grub-script-check, grub-editenv
     qemu-system-x86    # VM suite
     qemu-utils         # qemu-img overlays
     debootstrap        # VM base image

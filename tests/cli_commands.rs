@@ -1125,3 +1125,264 @@ fn concurrent_on_and_boot_record_lose_no_update() {
         lost.len()
     );
 }
+// ---------------------------------------------------------------- GRUB
+
+// GRUB's environment block and the maintenance entry: `umm on --via-grub`
+// (its checks and the one-shot `next_entry`), and `umm status` / `umm off` /
+// `umm off reboot` with a grubenv `next_entry` or `saved_entry` pointing at a
+// maintenance entry. grubenv is created, changed and listed by the real
+// `grub-editenv` (grub-common, installed by scripts/test-deps.sh).
+// `grub-probe` is a stand-in on PATH: it can only probe real block devices,
+// and LVM / RAID / btrfs cannot be set up here; the VM test
+// (tests/vm/test_grub.py) runs the real one on a real disk.
+
+const GRUB_CFG: &str = "### BEGIN /etc/grub.d/00_header ###\n\
+if [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\n   set next_entry=\n   save_env next_entry\n   set boot_once=true\nfi\n\
+### BEGIN /etc/grub.d/55_umm ###\n\
+menuentry 'Debian GNU/Linux'\" (maintenance mode)\" $menuentry_id_option 'umm-maintenance' {\n\tlinux /boot/vmlinuz root=/dev/vda1 ro umm=1\n}\n";
+
+/// A fake root with a grub.cfg, an empty grubenv and the grub-probe stand-in.
+struct GrubFake {
+    f: Fake,
+    bin: tempfile::TempDir,
+}
+
+impl std::ops::Deref for GrubFake {
+    type Target = Fake;
+    fn deref(&self) -> &Fake {
+        &self.f
+    }
+}
+
+impl GrubFake {
+    fn new() -> GrubFake {
+        let g = GrubFake {
+            f: Fake::new(),
+            bin: tempfile::tempdir().unwrap(),
+        };
+        fs::set_permissions(g.bin.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        g.put("/boot/grub/grub.cfg", GRUB_CFG);
+        g.editenv(&["create"]);
+        // Answers --target=abstraction / --target=fs from the environment and
+        // logs what it was asked.
+        let probe = g.bin.path().join("grub-probe");
+        fs::write(
+            &probe,
+            "#!/bin/sh\necho \"$*\" >> \"$FAKE_PROBE_LOG\"\n[ -n \"$FAKE_PROBE_FAIL\" ] && { echo 'grub-probe: error: failed to get canonical path' >&2; exit 1; }\ncase \"$1\" in\n--target=abstraction) printf '%s\\n' \"$FAKE_ABSTRACTION\" ;;\n--target=fs) printf '%s\\n' \"${FAKE_FS:-ext2}\" ;;\nesac\n",
+        )
+        .unwrap();
+        fs::set_permissions(&probe, fs::Permissions::from_mode(0o755)).unwrap();
+        g
+    }
+
+    fn grubenv(&self) -> PathBuf {
+        self.p("/boot/grub/grubenv")
+    }
+
+    fn editenv(&self, args: &[&str]) -> String {
+        let o = Command::new("grub-editenv")
+            .arg(self.grubenv())
+            .args(args)
+            .output()
+            .expect("grub-editenv not found: install grub-common (scripts/test-deps.sh)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn env_list(&self) -> String {
+        self.editenv(&["list"])
+    }
+
+    /// `umm ARGS` with the stand-in first on PATH and `env` for it.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let path = format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = self.bin.path().join("probe.log");
+        let mut all = vec![
+            ("PATH", path.as_str()),
+            ("FAKE_PROBE_LOG", log.to_str().unwrap()),
+        ];
+        all.extend_from_slice(env);
+        self.f.run_env(args, &all)
+    }
+
+    fn reboot_count(&self) -> usize {
+        self.reboots().lines().count()
+    }
+
+    fn problems(&self) -> String {
+        self.f.json()["problems"].to_string()
+    }
+}
+
+#[test]
+fn via_grub_sets_next_entry_once_and_off_cancels_it() {
+    let f = GrubFake::new();
+    f.boot("normal");
+    let seen = f.logs.path().join("hook-env");
+    f.hook(
+        "pre-on.d",
+        "10-log",
+        &format!(
+            "echo \"$UMM_TRANSITION $UMM_REASON\" > '{}'",
+            seen.display()
+        ),
+    );
+    f.run(&["on", "--via-grub", "--no-reboot"], &[])
+        .code(0)
+        .says("next_entry=umm-maintenance");
+    assert!(f.env_list().contains("next_entry=umm-maintenance\n"));
+    // The boot is entered from the kernel command line: reason cmdline.
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "on cmdline\n");
+    assert_eq!(f.reboot_count(), 0);
+    // grub-probe was asked about this root's GRUB directory.
+    let probed = fs::read_to_string(f.bin.path().join("probe.log")).unwrap();
+    let dir = f.p("/boot/grub").display().to_string();
+    assert!(
+        probed.contains(&format!("--target=abstraction {dir}")),
+        "{probed}"
+    );
+    assert!(f.problems().contains("next_entry"), "{}", f.problems());
+    // No request was persisted: the boot is entered from the command line.
+    assert!(
+        !f.p("/var/lib/umm/state").exists()
+            || !fs::read_to_string(f.p("/var/lib/umm/state"))
+                .unwrap()
+                .contains("[request]")
+    );
+    f.run(&["off"], &[]).code(0).says("cleared next_entry");
+    assert!(!f.env_list().contains("next_entry"), "{}", f.env_list());
+    assert!(!f.problems().contains("next_entry"));
+    // Nothing left: off is refused again.
+    f.run(&["off"], &[]).code(3);
+}
+
+#[test]
+fn via_grub_reboots_and_restores_an_old_prev_saved_entry() {
+    let f = GrubFake::new();
+    f.boot("normal");
+    f.editenv(&["set", "prev_saved_entry=gnulinux-simple-x"]);
+    f.run(&["on", "--via-grub"], &[]).code(0).says("rebooting");
+    assert_eq!(f.reboot_count(), 1);
+    let env = f.env_list();
+    assert!(env.contains("next_entry=umm-maintenance\n"), "{env}");
+    assert!(
+        env.contains("saved_entry=gnulinux-simple-x\n") && !env.contains("prev_saved_entry"),
+        "{env}"
+    );
+}
+
+#[test]
+fn via_grub_refuses_where_next_entry_could_stick_or_not_work() {
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("lvm", &[("FAKE_ABSTRACTION", "lvm")], "on lvm"),
+        (
+            "mdraid",
+            &[("FAKE_ABSTRACTION", "diskfilter mdraid1x")],
+            "on diskfilter",
+        ),
+        ("btrfs", &[("FAKE_FS", "btrfs")], "on btrfs"),
+        (
+            "probe fails",
+            &[("FAKE_PROBE_FAIL", "1")],
+            "cannot tell whether GRUB can write",
+        ),
+    ];
+    for (what, env, msg) in cases {
+        let f = GrubFake::new();
+        f.boot("normal");
+        let before = fs::read(f.grubenv()).unwrap();
+        f.run(&["on", "--via-grub"], env)
+            .code(1)
+            .says(msg)
+            .says("umm on");
+        assert_eq!(
+            fs::read(f.grubenv()).unwrap(),
+            before,
+            "{what}: grubenv changed"
+        );
+        assert_eq!(f.reboot_count(), 0, "{what}");
+    }
+    // No maintenance entry in grub.cfg (55_umm missing or update-grub not run).
+    let f = GrubFake::new();
+    f.boot("normal");
+    f.put(
+        "/boot/grub/grub.cfg",
+        &GRUB_CFG.replace("umm-maintenance", "gnulinux-simple-x"),
+    );
+    f.run(&["on", "--via-grub"], &[])
+        .code(1)
+        .says("update-grub");
+    assert!(!f.env_list().contains("next_entry"));
+    // A grubenv that is not an environment block.
+    let f = GrubFake::new();
+    f.boot("normal");
+    fs::write(f.grubenv(), vec![0u8; 1024]).unwrap();
+    f.run(&["on", "--via-grub"], &[])
+        .code(1)
+        .says("grubenv is corrupt");
+    assert_eq!(fs::read(f.grubenv()).unwrap(), vec![0u8; 1024]);
+    // No GRUB at all.
+    let f = GrubFake::new();
+    fs::remove_file(f.p("/boot/grub/grub.cfg")).unwrap();
+    f.run(&["on", "--via-grub"], &[])
+        .code(1)
+        .says("does not boot with GRUB 2");
+    // A scheduled command needs a request: bad usage.
+    let f = GrubFake::new();
+    f.run(&["on", "--via-grub", "--", "true"], &[]).code(2);
+}
+
+#[test]
+fn off_and_off_reboot_clear_a_sticky_saved_entry() {
+    let f = GrubFake::new();
+    f.boot("maintenance:cmdline");
+    f.editenv(&["set", "saved_entry=umm-maintenance"]);
+    let o = f.run(&["status"], &[]);
+    o.code(0)
+        .says("saved_entry")
+        .says("every boot enters maintenance mode");
+    f.run(&["off"], &[])
+        .code(0)
+        .says("saved_entry in")
+        .says("cleared saved_entry");
+    assert!(!f.env_list().contains("saved_entry"), "{}", f.env_list());
+
+    let f = GrubFake::new();
+    f.boot("maintenance:cmdline");
+    f.editenv(&[
+        "set",
+        "saved_entry=umm-submenu>umm-gnulinux-6.1.0-17-amd64-advanced-x",
+        "next_entry=umm-maintenance",
+    ]);
+    f.run(&["off", "reboot"], &[])
+        .code(0)
+        .says("cleared next_entry and saved_entry")
+        .says("rebooting into normal operation");
+    assert_eq!(f.reboot_count(), 1);
+    assert!(!f.env_list().contains("_entry"), "{}", f.env_list());
+}
+
+#[test]
+fn normal_entries_and_no_grub_are_left_alone() {
+    let f = GrubFake::new();
+    f.boot("maintenance:cmdline");
+    f.editenv(&["set", "saved_entry=gnulinux-simple-x"]);
+    f.run(&["off"], &[]).code(0);
+    assert!(f.env_list().contains("saved_entry=gnulinux-simple-x\n"));
+    assert!(!f.problems().contains("GRUB"));
+    // A corrupt grubenv is reported by status, and does not stop umm off.
+    let f = GrubFake::new();
+    f.boot("maintenance:cmdline");
+    fs::write(f.grubenv(), "garbage").unwrap();
+    assert!(
+        f.problems().contains("grubenv is corrupt"),
+        "{}",
+        f.problems()
+    );
+    f.run(&["off"], &[]).code(0);
+}

@@ -1,7 +1,9 @@
 //! grub.d/55_umm on sample menus (what /etc/grub.d/10_linux prints on
-//! Debian, CentOS 7 BIOS and RHEL EFI): the output matches the reviewed
-//! golden file, every kernel line of it boots with `umm=1`, its ids are its
-//! own, and the whole generated config passes the real `grub-script-check`
+//! Debian, two of them real Debian 12 output taken from the VM test, CentOS 7
+//! BIOS and RHEL EFI): the output matches the reviewed golden file, every
+//! kernel line of it boots with `umm=1`, its ids are its own (the top-level
+//! one the fixed `umm-maintenance`), no `savedefault` and no kernel twice,
+//! and the whole generated config passes the real `grub-script-check`
 //! (package grub-common; `scripts/test-deps.sh` installs it). A negative
 //! control proves the check rejects a broken script.
 
@@ -102,6 +104,25 @@ fn check_sample(name: &str, entries: usize) {
     );
     let new_ids = ids(&out);
     assert!(new_ids.iter().all(|i| i.starts_with("umm-")), "{new_ids:?}");
+    // The top-level entry has the fixed id, whatever 10_linux called it.
+    assert_eq!(
+        new_ids.first().map(String::as_str),
+        Some("umm-maintenance"),
+        "{name}"
+    );
+    // GRUB_SAVEDEFAULT=true: a maintenance entry must never save itself.
+    assert!(
+        !out.lines().any(|l| l.trim() == "savedefault"),
+        "{name}: savedefault copied"
+    );
+    // No kernel twice (10_linux's simple + advanced entry of the newest one).
+    let mut kl_sorted: Vec<String> = kl
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    kl_sorted.sort();
+    kl_sorted.dedup();
+    assert_eq!(kl_sorted.len(), kl.len(), "{name}: a kernel line twice");
     let full = format!("{menu}{out}");
     let mut all = ids(&full);
     let n = all.len();
@@ -113,7 +134,22 @@ fn check_sample(name: &str, entries: usize) {
 
 #[test]
 fn debian_bios_menu_with_submenu() {
-    check_sample("debian-bios", 4);
+    check_sample("debian-bios", 3);
+}
+
+/// Debian 12's real 10_linux (tests/vm/test_grub.py wrote these): two
+/// kernels, submenus on, GRUB_SAVEDEFAULT=true: the newest kernel once, no
+/// savedefault.
+#[test]
+fn debian12_real_submenu_savedefault() {
+    check_sample("debian12-submenu-savedefault", 2);
+}
+
+/// One kernel, GRUB_DISABLE_SUBMENU=y (10_linux's top entry id carries the
+/// kernel version), GRUB_SAVEDEFAULT=true.
+#[test]
+fn debian12_real_nosubmenu_savedefault() {
+    check_sample("debian12-nosubmenu-savedefault", 1);
 }
 
 #[test]

@@ -44,6 +44,11 @@ enum Cmd {
         /// Do not run the pre-on hooks in /etc/umm/hooks/pre-on.d/.
         #[arg(long)]
         skip_hooks: bool,
+        /// Select GRUB's maintenance entry (umm-maintenance) for the next boot
+        /// only (next_entry in grubenv, like grub-reboot) instead of persisting a
+        /// request; refused where GRUB cannot clear next_entry at boot.
+        #[arg(long, conflicts_with_all = ["replace_command", "command"])]
+        via_grub: bool,
         /// Command to run once maintenance mode is reached (an argv list,
         /// not passed through a shell; write 'sh -c "..."' for one).
         #[arg(last = true, value_name = "COMMAND")]
@@ -117,6 +122,7 @@ fn main() -> ExitCode {
             no_reboot,
             replace_command,
             skip_hooks,
+            via_grub,
             command,
         } => cli::on::run(
             &root,
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
                 no_reboot,
                 replace_command,
                 skip_hooks,
+                via_grub,
                 command,
             },
             init::select(&root).as_ref(),

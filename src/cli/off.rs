@@ -1,10 +1,13 @@
 //! `umm off [--skip-hooks]`: leave maintenance mode without a reboot (or
 //! cancel a request whose reboot has not happened); `umm off reboot`: leave
-//! it by rebooting into normal operation.
+//! it by rebooting into normal operation. Either form also clears a GRUB
+//! `next_entry`/`saved_entry` that points at a maintenance entry, so leaving
+//! MM always leaves it.
 
 use super::init::InitSystem;
 use super::{format_time, require_root, CliError, CliResult, Exit, Snapshot};
 use crate::boot;
+use crate::grub;
 use crate::hooks::{self, Transition};
 use umm_core::fsutil;
 use umm_core::paths::Root;
@@ -26,8 +29,9 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     super::report_config_problems(&snap);
     let in_mm = snap.in_maintenance();
     let pending = snap.state.state.request.clone();
+    let (grub_env, grub_sel) = grub_selections(root);
 
-    if !in_mm && pending.is_none() {
+    if !in_mm && pending.is_none() && grub_sel.is_empty() {
         // A resume whose systemd part failed: starting the target again is
         // safe and needs no hooks (they ran, and the state is already updated).
         let resumed = snap.runtime.resumed && snap.boot_maintenance.is_some();
@@ -60,6 +64,10 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
         if n > 0 {
             println!("ran {n} pre-off hook(s)");
         }
+    }
+
+    if let Some(env) = &grub_env {
+        clear_grub(root, env, &grub_sel)?;
     }
 
     let now = fsutil::now_unix();
@@ -113,6 +121,53 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     })?;
     boot::remove_banner(root);
     resume(init)
+}
+
+/// grubenv's selections of a maintenance entry (none when there is no GRUB
+/// or its grubenv cannot be read: `umm status` reports that).
+fn grub_selections(root: &Root) -> (Option<grub::Env>, Vec<(&'static str, String)>) {
+    match grub::read_env(root) {
+        Ok(Some(env)) => {
+            let sel = env.maintenance_selections();
+            (Some(env), sel)
+        }
+        Ok(None) => (None, Vec::new()),
+        Err(e) => {
+            eprintln!("umm: warning: {e}; GRUB's boot entry selection not checked");
+            (None, Vec::new())
+        }
+    }
+}
+
+/// Before anything else changes: the boot loader must not send the next
+/// boot back into maintenance mode.
+fn clear_grub(
+    root: &Root,
+    env: &grub::Env,
+    sel: &[(&'static str, String)],
+) -> Result<(), CliError> {
+    for (var, entry) in sel {
+        let what = if *var == "next_entry" {
+            "the next boot would have been maintenance mode"
+        } else {
+            "with GRUB_DEFAULT=saved every boot would have been maintenance mode"
+        };
+        println!(
+            "GRUB's {var} in {} points at the maintenance entry {entry}: {what}",
+            env.path.display()
+        );
+    }
+    grub::clear(root, env, sel).map_err(|e| {
+        CliError::failed(format!(
+            "cannot clear it: {e}; nothing else was changed. Run '{}', then retry",
+            grub::clear_hint(env, sel)
+        ))
+    })?;
+    if !sel.is_empty() {
+        let names: Vec<&str> = sel.iter().map(|(n, _)| *n).collect();
+        println!("cleared {} (grub-editenv)", names.join(" and "));
+    }
+    Ok(())
 }
 
 fn resume(init: &dyn InitSystem) -> CliResult {

@@ -1,9 +1,11 @@
 //! `umm on [--no-reboot] [--replace-command] [--skip-hooks] [-- COMMAND...]`:
 //! run the pre-on hooks, persist a maintenance request (with the command as
-//! an argv list), reboot.
+//! an argv list), reboot. `umm on --via-grub [--no-reboot] [--skip-hooks]`:
+//! select GRUB's maintenance entry for the next boot only instead.
 
 use super::init::InitSystem;
 use super::{caller, format_time, require_root, show_argv, CliError, CliResult, Exit, Snapshot};
+use crate::grub;
 use crate::hooks::{self, Transition};
 use umm_core::fsutil;
 use umm_core::paths::Root;
@@ -14,6 +16,9 @@ pub struct OnArgs {
     pub no_reboot: bool,
     pub replace_command: bool,
     pub skip_hooks: bool,
+    /// Select GRUB's maintenance entry once (grubenv next_entry) instead of
+    /// persisting a request.
+    pub via_grub: bool,
     /// Empty: no scheduled command.
     pub command: Vec<String>,
 }
@@ -35,6 +40,9 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
             "umm is disabled (enabled = false, set by {}), so no boot would enter maintenance mode; nothing changed. Run 'umm enable' first",
             snap.loaded.origin("enabled")
         )));
+    }
+    if args.via_grub {
+        return via_grub(root, args, &snap, init);
     }
     let command = (!args.command.is_empty()).then(|| args.command.clone());
     let existing = snap.state.state.request.clone();
@@ -104,16 +112,7 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
         },
     };
 
-    if args.skip_hooks {
-        println!("skipping the pre-on hooks (--skip-hooks)");
-    } else {
-        let n = hooks::run(root, Transition::On, "requested", cfg.hook_timeout)
-            .map_err(CliError::failed)?;
-        if n > 0 {
-            println!("ran {n} pre-on hook(s)");
-        }
-    }
-    super::coord::enter(&snap.loaded)?;
+    hooks_and_slot(root, args, &snap, "requested")?;
     let scheduled = req.command.as_deref().map(show_argv);
     let now = fsutil::now_unix();
     save_request(&lock, &snap, |st| st.request_maintenance(req, now))?;
@@ -121,7 +120,63 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
         Some(c) => println!("maintenance mode requested; scheduled command: {c}"),
         None => println!("maintenance mode requested"),
     }
-    if args.no_reboot {
+    reboot_unless(args.no_reboot, init)
+}
+
+/// `--via-grub`: the next boot is GRUB's umm-maintenance entry (kernel
+/// command line `umm=1`, reason `cmdline`), once; nothing is persisted in
+/// umm's state, so no scheduled command.
+fn via_grub(root: &Root, args: &OnArgs, snap: &Snapshot, init: &dyn InitSystem) -> CliResult {
+    if snap.in_maintenance() {
+        return Err(CliError::refused(format!(
+            "already in maintenance mode (reason: {}); nothing changed. Leave with 'umm off'",
+            snap.reason().unwrap_or("unknown")
+        )));
+    }
+    let env = grub::check_one_shot(root)
+        .map_err(|e| CliError::failed(format!("--via-grub: {e}; nothing changed")))?;
+    hooks_and_slot(root, args, snap, "cmdline")?;
+    grub::select_once(root, &env).map_err(|e| {
+        CliError::failed(format!(
+            "--via-grub: {e}; run 'grub-editenv {} unset next_entry' to be sure the next boot is normal",
+            env.path.display()
+        ))
+    })?;
+    println!(
+        "GRUB boots the maintenance entry {} once: next_entry={} in {}",
+        grub::ENTRY_ID,
+        grub::ENTRY_ID,
+        env.path.display()
+    );
+    reboot_unless(args.no_reboot, init)
+}
+
+/// The pre-on hooks (with `UMM_REASON=reason`), then `[coordination]`'s slot.
+fn hooks_and_slot(
+    root: &Root,
+    args: &OnArgs,
+    snap: &Snapshot,
+    reason: &str,
+) -> Result<(), CliError> {
+    if args.skip_hooks {
+        println!("skipping the pre-on hooks (--skip-hooks)");
+    } else {
+        let n = hooks::run(
+            root,
+            Transition::On,
+            reason,
+            snap.loaded.config.hook_timeout,
+        )
+        .map_err(CliError::failed)?;
+        if n > 0 {
+            println!("ran {n} pre-on hook(s)");
+        }
+    }
+    super::coord::enter(&snap.loaded)
+}
+
+fn reboot_unless(no_reboot: bool, init: &dyn InitSystem) -> CliResult {
+    if no_reboot {
         println!("the next boot enters maintenance mode (--no-reboot: reboot when ready; cancel with 'umm off')");
         return Ok(Exit::Ok);
     }

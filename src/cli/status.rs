@@ -113,6 +113,25 @@ pub fn collect(root: &Root, is_root: bool) -> Status {
             state::BOOT_RECORD
         ));
     }
+    match crate::grub::read_env(root) {
+        Ok(Some(env)) => {
+            for (var, entry) in env.maintenance_selections() {
+                let what = if var == "next_entry" {
+                    "the next boot enters maintenance mode through GRUB"
+                } else {
+                    "with GRUB_DEFAULT=saved every boot enters maintenance mode"
+                };
+                warn(format!(
+                    "GRUB's {var} in {} is the maintenance entry {entry}: {what}; 'umm off' (or 'umm off reboot') clears it",
+                    env.path.display()
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => warn(format!(
+            "GRUB: {e}; the boot entry GRUB selects was not checked"
+        )),
+    }
     if mode == Mode::Disabled && snap.in_maintenance() {
         warn("umm is disabled, but this boot is still paused in maintenance mode: run 'umm off' to resume it".into());
     }

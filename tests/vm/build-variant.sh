@@ -6,12 +6,15 @@
 #                                        a demo-app LSB service in runlevels 2-5
 #   tests/vm/build-variant.sh dracut     the base with dracut (initramfs built per test,
 #                                        after umm is installed)
+#   tests/vm/build-variant.sh grub       the base with grub-pc (BIOS), root on /dev/vda1 of a
+#                                        partitioned disk; grub-install and update-grub run in
+#                                        the guest (tests/vm/test_grub.py)
 #
 # Prints the variant's directory: rootfs/ and ok. Cached next to the base in
 # ${UMM_VM_CACHE:-/var/cache/umm-vm}/<variant>-<hash of base dir name + this script>/.
 # Packages come from the host's Debian mirror with apt-get inside a chroot.
 set -euo pipefail
-variant=${1:?usage: build-variant.sh sysvinit|dracut}
+variant=${1:?usage: build-variant.sh sysvinit|dracut|grub}
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 base=$("$here/build-base.sh" | tail -n1)
 CACHE=${UMM_VM_CACHE:-/var/cache/umm-vm}
@@ -89,6 +92,23 @@ INIT
 dracut)
     log "installing dracut"
     chroot "$root" apt-get install -y -q --no-install-recommends dracut dracut-core >&2
+    ;;
+grub)
+    log "installing grub-pc"
+    # Nothing is installed to a disk at package time (there is none): the
+    # test runs grub-install in the guest, as an admin would.
+    echo "grub-pc grub-pc/install_devices multiselect" | chroot "$root" debconf-set-selections
+    chroot "$root" apt-get install -y -q --no-install-recommends grub-pc >&2
+    # The disk is partitioned (vmlib.make_disk_image): root is its first partition.
+    echo '/dev/vda1 / ext4 rw,errors=remount-ro 0 1' > "$root/etc/fstab"
+    # GRUB on the serial console (the harness reads it), no menu delay, the
+    # kernel arguments the harness passes with -append on the other images.
+    sed -i -e 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=0/' \
+        -e 's/^GRUB_CMDLINE_LINUX_DEFAULT=.*/GRUB_CMDLINE_LINUX_DEFAULT=""/' \
+        -e 's/^GRUB_CMDLINE_LINUX=.*/GRUB_CMDLINE_LINUX="console=ttyS0 net.ifnames=0"/' \
+        -e 's/^#\{0,1\}GRUB_TERMINAL=.*/GRUB_TERMINAL=serial/' "$root/etc/default/grub"
+    echo 'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"' >> "$root/etc/default/grub"
+    grep -q '^GRUB_TERMINAL=serial' "$root/etc/default/grub"
     ;;
 *) log "unknown variant $variant"; exit 2 ;;
 esac

@@ -26,26 +26,6 @@ import vmlib
 SHIM = "init=/usr/sbin/umm-init"
 
 
-def build_variant(name: str) -> Path:
-    out = subprocess.run([str(vmlib.VM_DIR / "build-variant.sh"), name], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()
-    return Path(out[-1])
-
-
-def make_tree(variant: Path, name: str) -> Path:
-    d = vmlib.IMAGE_DIR / "initsystems"
-    d.mkdir(parents=True, exist_ok=True)
-    tree = d / f"{name}.tree"
-    if tree.exists():
-        subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
-    subprocess.run(["cp", "-a", "--reflink=auto", str(variant / "rootfs"), str(tree)], check=True)
-    r = subprocess.run([str(vmlib.REPO / "scripts/install.sh"), "--destdir", str(tree)],
-                       cwd=vmlib.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise vmlib.VMError(f"install.sh failed:\n{r.stdout}")
-    return tree
-
-
 def make_image(tree: Path, name: str) -> Path:
     img = tree.with_suffix(".img")
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "umm-root", "-d", str(tree), str(img), "2G"], check=True)
@@ -54,7 +34,7 @@ def make_image(tree: Path, name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def sysv_image():
-    tree = make_tree(build_variant("sysvinit"), "sysvinit")
+    tree = vmlib.make_tree(vmlib.build_variant("sysvinit"), "sysvinit")
     subprocess.run([str(tree / "usr/lib/umm/sysvinit/umm-sysv-setup"), "install", "--root", str(tree)],
                    check=True)
     inittab = (tree / "etc/inittab").read_text()
@@ -168,7 +148,7 @@ def test_sysv_3_crash_loop(sysv_vm):
 @pytest.fixture(scope="session")
 def dracut_boot(base):
     """(kernel dir for VM, image): an initramfs built by dracut with 90umm."""
-    tree = make_tree(build_variant("dracut"), "dracut")
+    tree = vmlib.make_tree(vmlib.build_variant("dracut"), "dracut")
     kver = (base / "kernel-version").read_text().strip()
     mounts = []
     try:

@@ -123,6 +123,51 @@ def build_image(base: Path, name: str, install: bool, size: str = "2G") -> Path:
     return img
 
 
+def build_variant(name: str) -> Path:
+    """Runs build-variant.sh NAME (cached); returns the variant's dir (rootfs/, ok)."""
+    out = subprocess.run([str(VM_DIR / "build-variant.sh"), name], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()
+    return Path(out[-1])
+
+
+def make_tree(variant: Path, name: str) -> Path:
+    """A copy of a variant's rootfs with this build's umm installed by scripts/install.sh."""
+    d = IMAGE_DIR / "initsystems"
+    d.mkdir(parents=True, exist_ok=True)
+    tree = d / f"{name}.tree"
+    if tree.exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
+    subprocess.run(["cp", "-a", "--reflink=auto", str(variant / "rootfs"), str(tree)], check=True)
+    r = subprocess.run([str(REPO / "scripts/install.sh"), "--destdir", str(tree)],
+                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise VMError(f"install.sh failed:\n{r.stdout}")
+    return tree
+
+
+PART_OFFSET = 1 << 20  # the first partition starts at sector 2048, like the installers'
+
+
+def make_disk_image(tree: Path, img: Path, size_mib: int = 2048) -> Path:
+    """A partitioned disk: an MBR (msdos) table with one bootable Linux partition
+    from sector 2048 (the gap before it is where grub-install embeds core.img),
+    holding an ext4 file system made from `tree` (`mkfs.ext4 -E offset`, no mounts).
+    The MBR's boot code is left empty: grub-install in the guest writes it."""
+    sectors = (size_mib << 20) // 512 - PART_OFFSET // 512
+    with open(img, "wb") as f:
+        f.truncate(size_mib << 20)
+        mbr = bytearray(512)
+        mbr[440:444] = (0x756D6D31).to_bytes(4, "little")  # disk signature
+        entry = bytes([0x80, 0xFE, 0xFF, 0xFF, 0x83, 0xFE, 0xFF, 0xFF])  # active, CHS unused, Linux
+        entry += (PART_OFFSET // 512).to_bytes(4, "little") + sectors.to_bytes(4, "little")
+        mbr[446:462] = entry
+        mbr[510:512] = b"\x55\xaa"
+        f.write(mbr)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "umm-root", "-E", f"offset={PART_OFFSET}",
+                    "-d", str(tree), str(img), f"{sectors // 2}k"], check=True)
+    return img
+
+
 # --------------------------------------------------------------------------- qemu
 
 
@@ -144,8 +189,12 @@ def _die_with_parent() -> None:
 class VM:
     """A throwaway guest: a qcow2 overlay on `image`, booted as often as needed."""
 
-    def __init__(self, base: Path, image: Path, name: str):
+    def __init__(self, base: Path, image: Path, name: str, root: str = "/dev/vda"):
         self.base = base
+        self.root = root
+        # False: qemu boots the cached kernel/initrd (-kernel, -append). True: the
+        # firmware boots the disk (a boot loader installed on it), no -kernel.
+        self.from_disk = False
         self.image = image
         self.name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:100]
         self.dir = LOG_ROOT / self.name
@@ -176,7 +225,15 @@ class VM:
             raise VMError(f"{self.name}: start() while qemu is still running")
         self.boots += 1
         self.console = self.dir / f"console-{self.boots}.log"
-        self.cmdline = f"{BASE_CMDLINE} {extra_args}".strip()
+        if self.from_disk and extra_args:
+            raise VMError(f"{self.name}: extra kernel args {extra_args!r} on a boot from disk")
+        cmdline = BASE_CMDLINE.replace("root=/dev/vda ", f"root={self.root} ")
+        self.cmdline = "" if self.from_disk else f"{cmdline} {extra_args}".strip()
+        kernel = [] if self.from_disk else [
+            "-kernel", str(self.base / "vmlinuz"),
+            "-initrd", str(self.base / "initrd.img"),
+            "-append", self.cmdline,
+        ]
         kvm = os.environ.get("UMM_VM_KVM", "") == "1"
         for attempt in range(3):
             self.port = _free_port()
@@ -188,9 +245,7 @@ class VM:
                 "-smp", os.environ.get("UMM_VM_SMP", "1"),
                 "-nodefaults", "-nographic", "-monitor", "none", "-serial", "stdio",
                 "-no-reboot",
-                "-kernel", str(self.base / "vmlinuz"),
-                "-initrd", str(self.base / "initrd.img"),
-                "-append", self.cmdline,
+                *kernel,
                 "-drive", f"file={self.disk},format=qcow2,if=virtio,cache=unsafe",
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:22",
                 "-device", "virtio-net-pci,netdev=n0",
@@ -213,6 +268,7 @@ class VM:
             break
         (self.dir / f"qemu-{self.boots}.cmd").write_text(shlex.join(cmd) + "\n")
         _log(f"{self.name}: boot {self.boots} (ssh port {self.port}, console {self.console})"
+             + (" from disk" if self.from_disk else "")
              + (f" extra args: {extra_args}" if extra_args else ""))
 
     def _read_console(self, proc: subprocess.Popen, path: Path) -> None:
