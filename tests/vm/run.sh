@@ -5,8 +5,8 @@
 #
 # Installs what it needs (apt: qemu, debootstrap, ssh, e2fsprogs; pip: pytest),
 # builds or reuses the cached base image, builds umm (scripts/build-release.sh:
-# the workspace, the static generator) and runs pytest on tests/vm. UMM_VM_JOBS=2 runs two VMs at once
-# (pytest-xdist); the default is one at a time. See docs/vm-tests.md.
+# the workspace, the static generator) and runs pytest on tests/vm. two VMs run at once by default (pytest-xdist, one
+# per core: TCG guests are single-threaded); UMM_VM_JOBS=1 runs one at a time. See docs/vm-tests.md.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 
@@ -18,7 +18,7 @@ tests/vm/build-base.sh >/dev/null
 echo "base image ready in $(( $(date +%s) - t0 )) s"
 
 need_py=(pytest)
-jobs=${UMM_VM_JOBS:-1}
+jobs=${UMM_VM_JOBS:-2}
 (( jobs > 1 )) && need_py+=(xdist)
 for mod in "${need_py[@]}"; do
     if ! python3 -c "import $mod" 2>/dev/null; then
