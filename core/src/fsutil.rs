@@ -127,9 +127,19 @@ fn create_temp(
 /// cannot be read, which O_EXCL still makes safe, only guessable).
 fn random_suffix() -> String {
     let mut buf = [0u8; 8];
+    // The raw system call, not libc's getrandom(): the static musl build of
+    // the generator (PID 1 as umm-init) resolved that symbol to a null
+    // pointer and crashed the boot (seen in the sysvinit VM test).
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
-    let bits = if n == buf.len() as isize {
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getrandom,
+            buf.as_mut_ptr(),
+            buf.len(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    let bits = if n == buf.len() as libc::c_long {
         u64::from_ne_bytes(buf)
     } else {
         let t = std::time::SystemTime::now()
