@@ -271,13 +271,17 @@ pub fn evaluate_quorum(servers: &[RaftServer], node: &str) -> Vec<String> {
 
 /// Blockers from Consul's own quorum (see [`evaluate_quorum`]).
 pub fn check_quorum(c: &Consul, node: &str) -> Result<Vec<String>, ConsulError> {
-    let config = c.raft_configuration()?;
+    let mut config = c.raft_configuration()?;
     let voters = config.iter().filter(|s| s.voter).count();
-    if voters <= 1 || !config.iter().any(|s| s.voter && s.node == node) {
-        // Not a voter, or a single-server cluster: nothing to ask autopilot.
-        return Ok(evaluate_quorum(&config, node));
+    if voters > 1 && config.iter().any(|s| s.voter && s.node == node) {
+        // A voter of a real cluster: who would stay healthy is autopilot's view.
+        // (Otherwise there is nothing to ask autopilot.)
+        let healthy = c.autopilot_healthy()?;
+        for s in &mut config {
+            s.healthy = healthy.contains(&s.node);
+        }
     }
-    Ok(evaluate_quorum(&c.raft_servers()?, node))
+    Ok(evaluate_quorum(&config, node))
 }
 
 #[cfg(test)]

@@ -237,15 +237,9 @@ impl Agent {
     }
 
     fn wait_ready(&self) {
-        let c = self.client();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ready = c.agent_node_name().is_ok()
-                && c.kv_put("test/ready", "1").is_ok()
-                && c.node_checks(&self.name)
-                    .map(|cs| !cs.is_empty())
-                    .unwrap_or(false);
-            if ready {
+            if self.ready() {
                 return;
             }
             assert!(
