@@ -2,6 +2,7 @@
 //! words umm cares about.
 
 use crate::paths::{self, Root};
+use std::path::Path;
 
 /// Splits a command line into words: whitespace separates, single and double
 /// quotes group (and are removed), as systemd's `proc_cmdline_parse` does.
@@ -54,7 +55,7 @@ pub fn read(root: &Root, in_container: bool) -> (String, Source, Option<String>)
         return (v.to_string_lossy().into_owned(), Source::Env, None);
     }
     if in_container {
-        return match std::fs::read(root.path(paths::PROC1_CMDLINE)) {
+        return match kernel_file(root, paths::PROC1_CMDLINE) {
             // argv is NUL-separated; argv[0] is the init itself.
             Ok(raw) => {
                 let args: Vec<String> = raw
@@ -65,24 +66,26 @@ pub fn read(root: &Root, in_container: bool) -> (String, Source, Option<String>)
                     .collect();
                 (args.join(" "), Source::Pid1, None)
             }
-            Err(e) => (
-                String::new(),
-                Source::Pid1,
-                Some(format!("cannot read /proc/1/cmdline: {e}")),
-            ),
+            Err(e) => (String::new(), Source::Pid1, Some(e)),
         };
     }
-    match std::fs::read(root.path(paths::PROC_CMDLINE)) {
+    match kernel_file(root, paths::PROC_CMDLINE) {
         Ok(raw) => (
             String::from_utf8_lossy(&raw).trim_end().to_string(),
             Source::Proc,
             None,
         ),
-        Err(e) => (
-            String::new(),
-            Source::Proc,
-            Some(format!("cannot read /proc/cmdline: {e}")),
-        ),
+        Err(e) => (String::new(), Source::Proc, Some(e)),
+    }
+}
+
+/// A procfs file through the one safe reader: not a link, a regular file
+/// (procfs says size 0: read to the end), at most 1 MiB. Missing is an error.
+fn kernel_file(root: &Root, abs: &str) -> Result<Vec<u8>, String> {
+    match crate::fsutil::read_bounded(root, Path::new(abs), &crate::fsutil::Policy::KERNEL) {
+        Ok(Some(raw)) => Ok(raw),
+        Ok(None) => Err(format!("cannot read {abs}: it does not exist")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -20,7 +20,6 @@
 use crate::duration;
 use crate::fsutil;
 use crate::paths::{self, Root};
-use crate::perms;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +46,11 @@ pub struct Config {
     /// its keys are validated in one place, umm-coord's
     /// `CoordinationConfig::from_table` (core may not depend on coord).
     pub coordination: Option<toml::Table>,
+    /// umm's node_exporter textfile (docs/metrics.md); None: no metrics.
+    pub metrics_file: Option<PathBuf>,
+    /// The `[pacemaker]` table (Pacemaker standby around maintenance mode),
+    /// read by the CLI only; raw, as `[coordination]`.
+    pub pacemaker: Option<toml::Table>,
 }
 
 impl Default for Config {
@@ -63,6 +67,8 @@ impl Default for Config {
                 .collect(),
             hook_timeout: Duration::from_secs(600),
             coordination: None,
+            metrics_file: Some(PathBuf::from(DEFAULT_METRICS_FILE)),
+            pacemaker: None,
         }
     }
 }
@@ -71,6 +77,10 @@ impl Default for Config {
 /// mode stays `alive` in the cluster with its maintenance check visible
 /// (and `consul maint`, rebootmgr and umm's coordination have a local agent).
 pub const DEFAULT_KEEP_IF_ENABLED: &[&str] = &["consul.service"];
+
+/// `metrics_file`'s default: in the directory Debian's
+/// prometheus-node-exporter reads (rebootmgr writes `rebootmgr.prom` beside it).
+pub const DEFAULT_METRICS_FILE: &str = "/var/lib/prometheus/node-exporter/umm.prom";
 
 /// The keys umm knows, in the order they are documented.
 pub const KEYS: &[&str] = &[
@@ -81,7 +91,9 @@ pub const KEYS: &[&str] = &[
     "keep_units",
     "keep_if_enabled",
     "hook_timeout",
+    "metrics_file",
     "coordination",
+    "pacemaker",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,100 +132,263 @@ impl Loaded {
     }
 }
 
+/// Where one program's layered config files live. umm's is [`UMM`];
+/// rebootmgr has its own (`/etc/rebootmgr/rebootmgr.toml` …) and the same
+/// order, precedence and error style, because both go through
+/// [`layer_files_of`] and [`read_layers`].
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Shipped by the package, every key commented with its default.
+    pub vendor: &'static str,
+    /// An old-format file read only while `admin` does not exist.
+    pub legacy: Option<&'static str>,
+    pub admin: &'static str,
+    /// Drop-in directories: the runtime one (`/run/…`) first, then the
+    /// admin one (`/etc/…`), whose file replaces a same-named runtime one.
+    pub dropin_dirs: [&'static str; 2],
+}
+
+/// umm's files.
+pub const UMM: Layout = Layout {
+    vendor: paths::VENDOR_CONFIG,
+    legacy: Some(paths::LEGACY_CONFIG),
+    admin: paths::ADMIN_CONFIG,
+    dropin_dirs: [paths::RUNTIME_DROPIN_DIR, paths::ADMIN_DROPIN_DIR],
+};
+
 /// The files that make up the configuration, in the order they are applied
-/// (absolute paths of the running system; missing ones are left out).
+/// (absolute paths of the running system; missing ones are left out), and
+/// notes about files left out on purpose. A drop-in directory that cannot
+/// be listed is reported in the notes' companion, the errors.
 pub fn layer_files(root: &Root) -> (Vec<PathBuf>, Vec<String>) {
+    let (files, notes, _) = layer_files_of(root, &UMM);
+    (files, notes)
+}
+
+/// [`layer_files`] for any [`Layout`], with the errors (drop-in directories
+/// that cannot be listed).
+pub fn layer_files_of(root: &Root, layout: &Layout) -> (Vec<PathBuf>, Vec<String>, Vec<String>) {
     let mut files = Vec::new();
     let mut notes = Vec::new();
-    let exists = |p: &str| root.path(p).exists();
-    if exists(paths::VENDOR_CONFIG) {
-        files.push(PathBuf::from(paths::VENDOR_CONFIG));
+    let mut errors = Vec::new();
+    // Existence only (lstat: nothing is opened); opening is load()'s job.
+    let exists = |p: &str| root.path(p).symlink_metadata().is_ok();
+    if exists(layout.vendor) {
+        files.push(PathBuf::from(layout.vendor));
     }
-    if exists(paths::LEGACY_CONFIG) {
-        if exists(paths::ADMIN_CONFIG) {
+    if let Some(legacy) = layout.legacy.filter(|l| exists(l)) {
+        if exists(layout.admin) {
             notes.push(format!(
-                "{} is ignored because {} exists; remove the old file",
-                paths::LEGACY_CONFIG,
-                paths::ADMIN_CONFIG
+                "{legacy} is ignored because {} exists; remove the old file",
+                layout.admin
             ));
         } else {
-            files.push(PathBuf::from(paths::LEGACY_CONFIG));
+            files.push(PathBuf::from(legacy));
         }
     }
-    if exists(paths::ADMIN_CONFIG) {
-        files.push(PathBuf::from(paths::ADMIN_CONFIG));
+    if exists(layout.admin) {
+        files.push(PathBuf::from(layout.admin));
     }
     let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
     // /run first, so that /etc replaces a same-named /run file.
-    for dir in [paths::RUNTIME_DROPIN_DIR, paths::ADMIN_DROPIN_DIR] {
-        let Ok(rd) = std::fs::read_dir(root.path(dir)) else {
-            continue;
+    for dir in layout.dropin_dirs {
+        let names = match fsutil::list_dir(root, Path::new(dir), &fsutil::Policy::CONFIG) {
+            Ok(Some(n)) => n,
+            Ok(None) => continue,
+            Err(e) => {
+                errors.push(format!("{dir}: {}; its drop-ins are ignored", e.problem()));
+                continue;
+            }
         };
-        for entry in rd.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in names {
+            let name = name.to_string_lossy().into_owned();
             if name.ends_with(".toml") && !name.starts_with('.') {
                 dropins.insert(name.clone(), Path::new(dir).join(&name));
             }
         }
     }
     files.extend(dropins.into_values());
-    (files, notes)
+    (files, notes, errors)
+}
+
+/// Reads every file of `layout` in order through the one safe helper
+/// ([`fsutil::read_text`], [`fsutil::Policy::CONFIG`]) and hands each
+/// file's text to `apply`, or the error that names the file when it could
+/// not be used (in file order, so messages keep the order of the files).
+/// Returns the notes and the errors about drop-in directories; never fails.
+pub fn read_layers(
+    root: &Root,
+    layout: &Layout,
+    mut apply: impl FnMut(PathBuf, Result<&str, String>),
+) -> (Vec<String>, Vec<String>) {
+    let (files, notes, errors) = layer_files_of(root, layout);
+    for file in files {
+        // One open: trusted (file and every directory above it), a regular
+        // file, at most 1 MiB, then read.
+        match fsutil::read_text(root, &file, &fsutil::Policy::CONFIG) {
+            Ok(Some(t)) => apply(file, Ok(&t)),
+            Ok(None) => continue,
+            Err(e) => {
+                let msg = format!("{}: {}", file.display(), e.problem());
+                apply(file, Err(msg))
+            }
+        }
+    }
+    (notes, errors)
 }
 
 /// Loads the configuration for `root`. Never fails; see [`Loaded::errors`].
 pub fn load(root: &Root) -> Loaded {
-    let (files, notes) = layer_files(root);
-    let mut loaded = Loaded {
+    let mut loaded = defaults();
+    let (notes, errors) = read_layers(root, &UMM, |file, text| match text {
+        Ok(t) => apply_text(&mut loaded, file, t),
+        Err(e) => loaded.errors.push(e),
+    });
+    // The listing's notes and errors first, as they are about which files
+    // were read at all.
+    loaded.warnings.splice(0..0, notes);
+    loaded.errors.splice(0..0, errors);
+    loaded
+}
+
+/// Applies one config file's text on top of `loaded` (the legacy
+/// `/etc/umm.conf` by its name, anything else as TOML). Pure: no file is
+/// read, so the fuzz targets run exactly what load() runs on each file.
+pub fn apply_text(loaded: &mut Loaded, file: PathBuf, text: &str) {
+    if file == Path::new(paths::LEGACY_CONFIG) {
+        apply_legacy(loaded, &file, text);
+    } else {
+        match parse_file(&file, text) {
+            Ok(table) => apply_table(loaded, &file, &table),
+            Err(e) => {
+                loaded.errors.push(e);
+                return;
+            }
+        }
+    }
+    loaded.files.push(file);
+}
+
+/// A config file's text as a TOML table, or the error naming the file and
+/// where in it the text is not TOML (umm's and rebootmgr's files alike).
+pub fn parse_file(file: &Path, text: &str) -> Result<toml::Table, String> {
+    if only_comments(text) {
+        // The vendor file is all comments (every key with its default): an
+        // empty table, without running the TOML parser at each boot.
+        return Ok(toml::Table::new());
+    }
+    text.parse::<toml::Table>().map_err(|e| {
+        format!(
+            "{}: not valid TOML, file ignored: {}",
+            file.display(),
+            toml_error(text, &e)
+        )
+    })
+}
+
+/// Whether `text` is a TOML document of blank lines and comments only, with
+/// no character TOML forbids in a comment (controls other than tab; CR only
+/// before LF): then it is valid TOML and an empty table. Anything else goes
+/// to the parser, so the answer for every input is the parser's.
+pub fn only_comments(text: &str) -> bool {
+    let b = text.as_bytes();
+    // CR is allowed only as part of CRLF.
+    let crlf = |i: usize| b.get(i + 1) == Some(&b'\n');
+    let mut i = 0;
+    while i < b.len() {
+        // A line: blanks, then its end or a comment.
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+            i += 1;
+        }
+        match b.get(i) {
+            None => break,
+            Some(b'\n') => {
+                i += 1;
+                continue;
+            }
+            Some(b'\r') if crlf(i) => {
+                i += 2;
+                continue;
+            }
+            Some(b'#') => i += 1,
+            Some(_) => return false,
+        }
+        while i < b.len() && b[i] != b'\n' {
+            let c = b[i];
+            if (c < 0x20 && c != b'\t' && !(c == b'\r' && crlf(i))) || c == 0x7f {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
+}
+
+/// A [`Loaded`] with the built-in defaults and nothing applied yet.
+pub fn defaults() -> Loaded {
+    Loaded {
         config: Config::default(),
         origins: BTreeMap::new(),
         files: Vec::new(),
-        warnings: notes,
+        warnings: Vec::new(),
         errors: Vec::new(),
-    };
-    for file in files {
-        let real = root.path(&file);
-        if let Err(e) = perms::check_trusted(&real) {
-            loaded
-                .errors
-                .push(format!("{}: {}", file.display(), e.problem));
-            continue;
-        }
-        let text = match fsutil::read_optional(&real) {
-            Ok(Some(t)) => t,
-            Ok(None) => continue,
-            Err(e) => {
-                loaded
-                    .errors
-                    .push(format!("{}: cannot read: {e}", file.display()));
-                continue;
-            }
-        };
-        if file == Path::new(paths::LEGACY_CONFIG) {
-            apply_legacy(&mut loaded, &file, &text);
-        } else {
-            match text.parse::<toml::Table>() {
-                Ok(table) => apply_table(&mut loaded, &file, &table),
-                Err(e) => {
-                    let msg = e.to_string().replace('\n', " ");
-                    loaded.errors.push(format!(
-                        "{}: not valid TOML, file ignored: {}",
-                        file.display(),
-                        msg.trim()
-                    ));
-                    continue;
-                }
-            }
-        }
-        loaded.files.push(file);
     }
-    loaded
+}
+
+/// Where a TOML error is and what it is, without the line's text (a config
+/// that is a link to a secret must not show it in kmsg or `umm status`).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {}", what.trim())
+        }
+        None => what.trim().to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let (mut line, mut col) = (1, 1);
+    for (i, c) in text.char_indices() {
+        if i >= at {
+            break;
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// A key name as it may appear in a message: an unknown key is shown only
+/// when it looks like a key (letters, digits, `_`, `-`, `.`, at most 40),
+/// so a file that is not a config at all does not get its text echoed.
+pub fn shown_key(key: &str) -> String {
+    if !key.is_empty()
+        && key.len() <= 40
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        format!("'{key}'")
+    } else {
+        "(name not shown: it does not look like a key)".to_string()
+    }
 }
 
 fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
     for (key, value) in table {
         let Some(&k) = KEYS.iter().find(|k| **k == key.as_str()) else {
-            l.warnings
-                .push(format!("{}: unknown key '{key}' ignored", file.display()));
+            l.warnings.push(format!(
+                "{}: unknown key {} ignored",
+                file.display(),
+                shown_key(key)
+            ));
             continue;
         };
         let bad = |what: &str| {
@@ -257,6 +432,19 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
                 }
                 _ => Err(bad("expected an absolute path")),
             },
+            "metrics_file" => match value.as_str() {
+                Some("") => {
+                    l.config.metrics_file = None;
+                    Ok(())
+                }
+                Some(s) if s.starts_with('/') && !s.contains("/../") && !s.ends_with('/') => {
+                    l.config.metrics_file = Some(PathBuf::from(s));
+                    Ok(())
+                }
+                _ => Err(bad(
+                    "expected an absolute file path such as \"/var/lib/prometheus/node-exporter/umm.prom\", or \"\" for no metrics",
+                )),
+            },
             "keep_units" | "keep_if_enabled" => match unit_list(value) {
                 Some(u) => {
                     if k == "keep_units" {
@@ -277,6 +465,13 @@ fn apply_table(l: &mut Loaded, file: &Path, table: &toml::Table) {
                     Ok(())
                 }
                 None => Err(bad("expected a table [coordination]")),
+            },
+            "pacemaker" => match value.as_table() {
+                Some(t) => {
+                    l.config.pacemaker = Some(t.clone());
+                    Ok(())
+                }
+                None => Err(bad("expected a table [pacemaker]")),
             },
             _ => Ok(()),
         };
@@ -302,7 +497,9 @@ fn unit_list(value: &toml::Value) -> Option<Vec<String>> {
         .collect()
 }
 
-fn valid_unit_name(s: &str) -> bool {
+/// A unit name that is safe to turn into a symlink name (public for the
+/// fuzz targets' invariants: every unit a loaded config holds is one).
+pub fn valid_unit_name(s: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         ".service",
         ".socket",
@@ -376,9 +573,10 @@ fn apply_legacy(l: &mut Loaded, file: &Path, text: &str) {
             },
             other => {
                 l.warnings.push(format!(
-                    "{}:{}: unknown key '{other}' ignored",
+                    "{}:{}: unknown key {} ignored",
                     file.display(),
-                    n + 1
+                    n + 1,
+                    shown_key(other)
                 ));
                 continue;
             }
@@ -397,6 +595,55 @@ mod tests {
     use super::*;
     use std::fs;
     use umm_testsupport::FakeRoot;
+
+    /// The comment-only fast path answers as the parser does: where it says
+    /// "only comments", the parser gives an empty table; the vendor file
+    /// takes it; anything the parser refuses is never taken.
+    #[test]
+    fn only_comments_agrees_with_the_parser() {
+        let vendor = fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../dist/usr/lib/umm/umm.toml"
+        ))
+        .unwrap();
+        assert!(
+            only_comments(&vendor),
+            "the vendor file is meant to be all comments"
+        );
+        let cases = [
+            ("", true),
+            ("\n\n", true),
+            ("# a\n  \t# b\n", true),
+            ("#\r\n# crlf\r\n", true),
+            ("# tab\there\n", true),
+            ("# unicode é ✓\n", true),
+            ("#x\r", false),
+            ("\r\n \t\r\n", true),
+            ("\n  # x\r\n#", true),
+            ("# a\r\nb", false),
+            ("\r", false),
+            ("# a\rb\n", false),
+            ("# nul \u{0}\n", false),
+            ("# del \u{7f}\n", false),
+            ("# vt \u{b}\n", false),
+            ("a = 1 # c\n", false),
+            ("[t]\n", false),
+            ("  x\n", false),
+            ("\u{c}\n", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(only_comments(text), want, "{text:?}");
+            let parsed = text.parse::<toml::Table>();
+            if want {
+                assert_eq!(parsed.as_ref().ok(), Some(&toml::Table::new()), "{text:?}");
+            }
+            assert_eq!(
+                parse_file(Path::new("f"), text).ok(),
+                parsed.ok(),
+                "{text:?}: the fast path must give the parser's answer"
+            );
+        }
+    }
 
     #[test]
     fn documented_defaults() {

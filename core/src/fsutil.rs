@@ -1,6 +1,15 @@
 //! Small file-system helpers shared by umm and rebootmgr: crash-safe writes,
-//! reads that tell "missing" from "broken", moving a bad file aside, and the
-//! exclusive lock every single-writer guard uses.
+//! moving a bad file aside, the exclusive lock every single-writer guard
+//! uses, and (in `open`) the one way every file that is read or run is
+//! opened: [`read_bounded`], [`read_text`], [`open_file`], [`list_dir`],
+//! [`check_dir`], [`open_exec`] with a [`Policy`].
+
+mod open;
+
+pub use open::{
+    check_dir, list_dir, open_exec, open_file, read_bounded, read_text, Executable, Found, Opened,
+    Policy, ReadError,
+};
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -151,17 +160,6 @@ fn random_suffix() -> String {
     format!("{bits:016x}")
 }
 
-/// Reads a file as UTF-8; `Ok(None)` when it does not exist.
-pub fn read_optional(path: &Path) -> io::Result<Option<String>> {
-    match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not valid UTF-8")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Renames a file that could not be used to `<name>.corrupt-<unix time>` so
 /// that it is kept for inspection and no longer read. Returns the new path.
 pub fn move_aside(path: &Path, now_unix: u64) -> io::Result<PathBuf> {
@@ -291,6 +289,12 @@ pub fn lock_exclusive(path: &Path, wait: Wait) -> Result<Lock, LockError> {
     }
 }
 
+/// `2026-11-21 09:30:00 UTC` (no time-zone database needed).
+pub fn format_time(unix: u64) -> String {
+    let [y, m, d, hh, mm, ss] = crate::duration::utc_parts(unix);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+}
+
 /// Seconds since the epoch (0 if the clock is before 1970).
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -302,6 +306,14 @@ pub fn now_unix() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_time(1_795_253_400), "2026-11-21 09:30:00 UTC");
+    }
+
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -373,18 +385,6 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         assert!(e.to_string().contains("writable by group or others"), "{e}");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
-    }
-
-    #[test]
-    fn read_optional_tells_missing_from_broken() {
-        let d = tempfile::tempdir().unwrap();
-        assert!(read_optional(&d.path().join("none")).unwrap().is_none());
-        let bad = d.path().join("bad");
-        fs::write(&bad, [0xff, 0xfe]).unwrap();
-        assert_eq!(
-            read_optional(&bad).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod fsutil;
 pub mod inputs;
 pub mod logger;
+pub mod metrics;
 pub mod paths;
 pub mod perms;
 pub mod state;

@@ -2,7 +2,10 @@
 //! initramfs hook, `umm`, `rebootmgr`). It writes `<prio>name[pid]: msg` to
 //! /dev/kmsg in early boot (the journal picks it up later, under `name`), or
 //! `name[pid]: msg` to stderr (with `warning:`/`error:` before the message
-//! at those levels). Only our own crates' records are kept (an HTTP client's
+//! at those levels). When stderr is the journal (systemd sets
+//! `JOURNAL_STREAM` to its device:inode), `<prio>msg` only: the journal adds
+//! the identifier and pid itself and takes the priority from the prefix, so
+//! `journalctl -p warning` works and nothing is doubled. Only our own crates' records are kept (an HTTP client's
 //! debug output is noise). No threads, never panics.
 
 use std::fs::OpenOptions;
@@ -21,6 +24,47 @@ pub struct Logger {
     name: &'static str,
     kmsg: Option<Mutex<std::fs::File>>,
     max: log::LevelFilter,
+    /// stderr is a journal stream.
+    journal: bool,
+}
+
+/// Whether stderr is the journal: `JOURNAL_STREAM` (`<dev>:<inode>`) names
+/// the file stderr is (what sd_journal_stream_fd's users are told to check).
+pub fn stderr_is_journal() -> bool {
+    let Ok(v) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    // SAFETY: fstat on fd 2 into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    st.st_dev as u64 == dev && st.st_ino as u64 == ino
+}
+
+/// A line for stderr, as the logger writes it: `<prio>msg` to the journal,
+/// `name[pid]: [error: |warning: ]msg` elsewhere.
+fn stderr_line(
+    name: &str,
+    journal: bool,
+    level: log::Level,
+    msg: &dyn std::fmt::Display,
+) -> String {
+    if journal {
+        return format!("<{}>{msg}\n", syslog_prio(level));
+    }
+    let label = match level {
+        log::Level::Error => "error: ",
+        log::Level::Warn => "warning: ",
+        _ => "",
+    };
+    format!("{name}[{}]: {label}{msg}\n", std::process::id())
 }
 
 fn syslog_prio(l: log::Level) -> u8 {
@@ -40,12 +84,7 @@ fn ours(target: &str) -> bool {
 impl Logger {
     /// The stderr form of a record.
     fn stderr_line(&self, level: log::Level, msg: &std::fmt::Arguments) -> String {
-        let label = match level {
-            log::Level::Error => "error: ",
-            log::Level::Warn => "warning: ",
-            _ => "",
-        };
-        format!("{}[{}]: {label}{msg}\n", self.name, std::process::id())
+        stderr_line(self.name, self.journal, level, msg)
     }
 }
 
@@ -101,7 +140,13 @@ pub fn init(name: &'static str, sink: Sink, max: log::LevelFilter) {
             .map(Mutex::new),
         Sink::Stderr => None,
     };
-    let logger = Box::new(Logger { name, kmsg, max });
+    let journal = stderr_is_journal();
+    let logger = Box::new(Logger {
+        name,
+        kmsg,
+        max,
+        journal,
+    });
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(max);
     }
@@ -124,6 +169,7 @@ mod tests {
             name: "umm-x",
             kmsg: None,
             max: log::LevelFilter::Info,
+            journal: false,
         };
         let pid = std::process::id();
         assert_eq!(
@@ -133,6 +179,19 @@ mod tests {
         assert_eq!(
             l.stderr_line(log::Level::Info, &format_args!("b")),
             format!("umm-x[{pid}]: b\n")
+        );
+        let j = Logger { journal: true, ..l };
+        assert_eq!(
+            j.stderr_line(log::Level::Warn, &format_args!("a {}", 1)),
+            "<4>a 1\n"
+        );
+        assert_eq!(
+            j.stderr_line(log::Level::Info, &format_args!("b")),
+            "<6>b\n"
+        );
+        assert_eq!(
+            j.stderr_line(log::Level::Error, &format_args!("c")),
+            "<3>c\n"
         );
         assert!(ours("umm_core::tasks") && ours("rebootmgr::flow"));
         assert!(!ours("ureq::unit"));

@@ -48,8 +48,12 @@ impl Root {
         &self.prefix
     }
 
+    /// Whether this is the running system's own root: the prefix is `/`
+    /// however it is spelt (`/tmp/..`, `//`, a link to `/`), so a guard
+    /// that must not act on the real root cannot be passed by spelling.
     pub fn is_real(&self) -> bool {
         self.prefix == Path::new("/")
+            || std::fs::canonicalize(&self.prefix).is_ok_and(|p| p == Path::new("/"))
     }
 
     /// Maps an absolute path of the running system into this root.
@@ -74,5 +78,15 @@ mod tests {
         assert_eq!(Root::default().path("/run/umm"), PathBuf::from("/run/umm"));
         assert!(Root::default().is_real());
         assert!(!r.is_real());
+        // Issue 10 finding 11: any spelling of / is the real root.
+        for spelt in ["/tmp/..", "//", "/.", "/proc/../"] {
+            assert!(Root::new(spelt).is_real(), "{spelt}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("to-root");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        assert!(Root::new(&link).is_real());
+        assert!(!Root::new(d.path()).is_real());
+        assert!(!Root::new("/nonexistent").is_real());
     }
 }

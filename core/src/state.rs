@@ -12,7 +12,6 @@
 use crate::decision::Decision;
 use crate::fsutil::{self, LockError, Wait};
 use crate::paths::{self, Root};
-use crate::perms;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io;
@@ -320,9 +319,10 @@ pub struct ReadState {
 }
 
 /// Reads the state without changing anything (safe on a read-only root).
+/// The file is opened once, checked (a regular file, not a link, trusted
+/// with every directory above it, at most 1 MiB) and then read.
 pub fn read(root: &Root, state_dir: &Path) -> ReadState {
-    let path = root.path(state_path(state_dir));
-    let text = match fsutil::read_optional(&path) {
+    let text = match fsutil::read_text(root, &state_path(state_dir), &fsutil::Policy::STATE) {
         Ok(None) => {
             return ReadState {
                 state: State::default(),
@@ -330,17 +330,17 @@ pub fn read(root: &Root, state_dir: &Path) -> ReadState {
             }
         }
         Ok(Some(t)) => t,
-        Err(e) => return empty_because(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return empty_because(e.to_string()),
     };
-    if let Err(e) = perms::check_trusted(&path) {
-        return empty_because(e.to_string());
-    }
     match State::from_toml(&text) {
         Ok(state) => ReadState {
             state,
             problem: None,
         },
-        Err(e) => empty_because(format!("{} is corrupt: {e}", path.display())),
+        Err(e) => empty_because(format!(
+            "{} is corrupt: {e}",
+            root.path(state_path(state_dir)).display()
+        )),
     }
 }
 
@@ -516,7 +516,8 @@ pub struct Runtime {
 /// Reads `/run/umm/{boot,decision,resumed}`. Unreadable markers are ignored.
 pub fn read_runtime(root: &Root) -> Runtime {
     let token = |p: &str| {
-        fsutil::read_optional(&root.path(p))
+        fsutil::read_text(root, Path::new(p), &fsutil::Policy::STATE)
+            .map_err(|e| log::warn!("{e}; ignoring this marker"))
             .ok()
             .flatten()
             .and_then(|t| parse_marker(&t))
@@ -542,18 +543,22 @@ pub fn marker_text(decision: &Decision, boot_id: &str, now: u64) -> String {
     )
 }
 
-/// This boot's id (`/proc/sys/kernel/random/boot_id`), if the kernel tells.
-pub fn read_boot_id(root: &Root) -> Option<String> {
-    fsutil::read_optional(&root.path(paths::BOOT_ID))
-        .ok()
-        .flatten()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
 /// This boot's id, or a fixed placeholder if the kernel does not tell.
 pub fn boot_id(root: &Root) -> String {
     read_boot_id(root).unwrap_or_else(|| "unknown-boot".into())
+}
+
+/// This boot's id from the kernel, if it tells (at most 4 KiB, not a link).
+pub fn read_boot_id(root: &Root) -> Option<String> {
+    fsutil::read_text(
+        root,
+        Path::new(paths::BOOT_ID),
+        &fsutil::Policy::KERNEL.with_max(4096),
+    )
+    .ok()
+    .flatten()
+    .map(|s| s.trim().to_string())
+    .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
