@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use std::fmt;
 use std::time::Duration;
 
+use crate::tls::ConsulSettings;
+
 #[derive(Debug)]
 pub enum ConsulError {
     /// No HTTP answer at all (connection refused, timeout, DNS).
@@ -21,6 +23,8 @@ pub enum ConsulError {
     },
     /// An answer we could not understand.
     Decode { what: String, err: String },
+    /// The client could not be set up (a CA or key file, a bad variable).
+    Config { err: String },
 }
 
 impl fmt::Display for ConsulError {
@@ -35,6 +39,7 @@ impl fmt::Display for ConsulError {
             ConsulError::Decode { what, err } => {
                 write!(f, "Consul {what}: unexpected answer: {err}")
             }
+            ConsulError::Config { err } => write!(f, "Consul client setup: {err}"),
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct Check {
     pub status: String,
     pub service_id: String,
     pub output: String,
+    pub notes: String,
 }
 
 #[derive(Debug, Clone)]
@@ -140,16 +146,37 @@ impl Consul {
         }
     }
 
-    /// From `CONSUL_HTTP_ADDR` / `CONSUL_HTTP_TOKEN`, `addr` overriding the former.
-    pub fn from_env(addr: Option<&str>) -> Consul {
-        let env_addr = std::env::var("CONSUL_HTTP_ADDR")
-            .ok()
-            .filter(|a| !a.is_empty());
-        let addr = addr
-            .map(str::to_string)
-            .or(env_addr)
-            .unwrap_or_else(|| DEFAULT_ADDR.to_string());
-        Consul::new(&addr, std::env::var("CONSUL_HTTP_TOKEN").ok())
+    /// From Consul's environment variables (`CONSUL_HTTP_ADDR`,
+    /// `CONSUL_HTTP_TOKEN[_FILE]`, `CONSUL_CACERT`, ...: [`crate::tls`]),
+    /// `addr` overriding the address.
+    pub fn from_env(addr: Option<&str>) -> Result<Consul> {
+        let s = ConsulSettings::from_env().map_err(|err| ConsulError::Config { err })?;
+        let over = ConsulSettings {
+            addr: addr.map(str::to_string),
+            ..Default::default()
+        };
+        Consul::with_settings(&s.overlay(&over))
+    }
+
+    /// A client for these settings: HTTPS when the address says `https://`.
+    pub fn with_settings(s: &ConsulSettings) -> Result<Consul> {
+        let config = |err| ConsulError::Config { err };
+        let token = s.resolve_token().map_err(config)?;
+        let mut c = Consul::new(s.addr.as_deref().unwrap_or(DEFAULT_ADDR), token);
+        if c.base.starts_with("https://") {
+            let tls = crate::tls::client_config(&s.tls).map_err(config)?;
+            c.agent = ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(3))
+                .timeout(Duration::from_secs(15))
+                .tls_config(tls)
+                .build();
+        } else if !c.base.starts_with("http://") {
+            return Err(config(format!(
+                "address {:?}: only http:// and https:// are supported",
+                c.base
+            )));
+        }
+        Ok(c)
     }
 
     pub fn addr(&self) -> &str {
@@ -163,7 +190,7 @@ impl Consul {
         body: Option<&str>,
         what: &str,
     ) -> Result<(u16, String)> {
-        let url = format!("{}{}", self.base, path);
+        let url = format!("{}{}", self.base, read_mode(method, path));
         let mut req = self.agent.request(method, &url);
         if let Some(t) = &self.token {
             req = req.set("X-Consul-Token", t);
@@ -185,8 +212,8 @@ impl Consul {
                 Ok((status, r.into_string().unwrap_or_default()))
             }
             Err(ureq::Error::Transport(t)) => Err(ConsulError::Unreachable {
+                err: transport_hint(&url, &t),
                 url,
-                err: t.to_string(),
             }),
         }
     }
@@ -307,6 +334,18 @@ impl Consul {
                 body: text,
             }),
         }
+    }
+
+    /// Fires a user event (`PUT /v1/event/fire/<name>`) with `payload`.
+    pub fn event_fire(&self, name: &str, payload: &str) -> Result<()> {
+        let what = format!("fire event {name}");
+        self.json(
+            "PUT",
+            &format!("/v1/event/fire/{name}"),
+            Some(payload),
+            &what,
+        )
+        .map(drop)
     }
 
     // ---- sessions ----
@@ -509,37 +548,7 @@ impl Consul {
             None,
             &what,
         )?;
-        let arr = v.as_array().ok_or_else(|| ConsulError::Decode {
-            what: what.clone(),
-            err: "not a list".into(),
-        })?;
-        arr.iter()
-            .map(|e| {
-                let node = e
-                    .get("Node")
-                    .map(|n| str_field(n, "Node", &what))
-                    .transpose()?
-                    .unwrap_or_default();
-                let svc = e.get("Service").cloned().unwrap_or(Value::Null);
-                let checks = e
-                    .get("Checks")
-                    .and_then(Value::as_array)
-                    .map(|cs| {
-                        cs.iter()
-                            .map(|c| decode_check(c, &what))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                    .transpose()?
-                    .unwrap_or_default();
-                Ok(ServiceInstance {
-                    node,
-                    service_id: str_field(&svc, "ID", &what)?,
-                    service: str_field(&svc, "Service", &what)?,
-                    tags: tags(&svc),
-                    checks,
-                })
-            })
-            .collect()
+        decode_service_health(&v, &what)
     }
 
     /// Checks on `node` (node-level and service-level).
@@ -642,7 +651,72 @@ impl Consul {
     }
 }
 
-fn parse(text: &str, what: &str) -> Result<Value> {
+/// The local agent's own checks and user events: how rebootmgr reports a
+/// reboot slot that is stuck (docs/rebootmgr.md, "Stuck slots").
+impl Consul {
+    fn put_ok(&self, path: &str, body: Option<&str>, what: &str) -> Result<()> {
+        let (status, text) = self.request("PUT", path, body, what)?;
+        if status != 200 {
+            return Err(ConsulError::Http {
+                what: what.to_string(),
+                status,
+                body: text,
+            });
+        }
+        Ok(())
+    }
+
+    /// Output of the local agent's check `id`; `None` when it is not registered.
+    pub fn agent_check_output(&self, id: &str) -> Result<Option<String>> {
+        let v = self.json("GET", "/v1/agent/checks", None, "GET agent checks")?;
+        Ok(v.get(id).map(|c| {
+            c.get("Output")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        }))
+    }
+
+    /// Registers (or re-registers) on the local agent a service `id` whose
+    /// only check (also `id`, a TTL check) is critical with `output`: an
+    /// alarm that shows in Consul's health views but belongs to no service
+    /// that rebootmgr's health gate counts (a node check would block every
+    /// peer's reboot). The TTL is long: it stays critical until deregistered.
+    pub fn agent_alarm(&self, id: &str, name: &str, output: &str) -> Result<()> {
+        let what = format!("agent alarm {id}");
+        let reg = json!({"ID": id, "Name": id, "Check": {
+            "CheckID": id, "Name": name, "TTL": "8760h", "Status": "critical"}})
+        .to_string();
+        self.put_ok("/v1/agent/service/register", Some(&reg), &what)?;
+        let upd = json!({"Status": "critical", "Output": output}).to_string();
+        self.put_ok(
+            &format!("/v1/agent/check/update/{}", enc(id)),
+            Some(&upd),
+            &what,
+        )
+    }
+
+    pub fn agent_alarm_clear(&self, id: &str) -> Result<()> {
+        self.put_ok(
+            &format!("/v1/agent/service/deregister/{}", enc(id)),
+            None,
+            &format!("deregister agent alarm {id}"),
+        )
+    }
+
+    /// The reason of `node`'s Consul node maintenance (`_node_maintenance`
+    /// check's notes); `None` when the node is not in maintenance.
+    pub fn node_maintenance_reason(&self, node: &str) -> Result<Option<String>> {
+        Ok(self
+            .node_checks(node)?
+            .into_iter()
+            .find(|c| c.check_id == NODE_MAINTENANCE_CHECK)
+            .map(|c| c.notes))
+    }
+}
+
+/// Consul's answer as JSON, or a decode error naming what was asked.
+pub fn parse(text: &str, what: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| ConsulError::Decode {
         what: what.to_string(),
         err: e.to_string(),
@@ -671,6 +745,46 @@ fn tags(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn list<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>> {
+    v.as_array().ok_or_else(|| ConsulError::Decode {
+        what: what.to_string(),
+        err: "not a list".into(),
+    })
+}
+
+/// `/v1/health/service/<name>`'s answer: every instance with its checks.
+/// Pure (also what the fuzz target `consul_health` runs).
+pub fn decode_service_health(v: &Value, what: &str) -> Result<Vec<ServiceInstance>> {
+    let arr = list(v, what)?;
+    arr.iter()
+        .map(|e| {
+            let node = e
+                .get("Node")
+                .map(|n| str_field(n, "Node", what))
+                .transpose()?
+                .unwrap_or_default();
+            let svc = e.get("Service").cloned().unwrap_or(Value::Null);
+            let checks = e
+                .get("Checks")
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| decode_check(c, what))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+            Ok(ServiceInstance {
+                node,
+                service_id: str_field(&svc, "ID", what)?,
+                service: str_field(&svc, "Service", what)?,
+                tags: tags(&svc),
+                checks,
+            })
+        })
+        .collect()
+}
+
 fn decode_check(c: &Value, what: &str) -> Result<Check> {
     let s = |f: &str| {
         c.get(f)
@@ -685,14 +799,13 @@ fn decode_check(c: &Value, what: &str) -> Result<Check> {
         status: str_field(c, "Status", what)?,
         service_id: s("ServiceID"),
         output: s("Output"),
+        notes: s("Notes"),
     })
 }
 
-fn decode_kv_list(v: &Value, what: &str) -> Result<Vec<KvEntry>> {
-    let arr = v.as_array().ok_or_else(|| ConsulError::Decode {
-        what: what.to_string(),
-        err: "not a list".into(),
-    })?;
+/// A KV listing (`?recurse`), values base64-decoded. Pure (fuzzed too).
+pub fn decode_kv_list(v: &Value, what: &str) -> Result<Vec<KvEntry>> {
+    let arr = list(v, what)?;
     arr.iter()
         .map(|e| {
             let value = match e.get("Value").and_then(Value::as_str) {
@@ -713,6 +826,25 @@ fn decode_kv_list(v: &Value, what: &str) -> Result<Vec<KvEntry>> {
 }
 
 /// Percent-encodes a KV key, keeping `/` as the path separator.
+/// Reads of replicated state (KV, catalog, health, sessions) are Consul's
+/// `consistent` reads: the leader confirms with a quorum that it still leads
+/// before it answers. A default read may be answered by a leader that has
+/// just been elected and not yet applied its log, so right after the servers
+/// restart a node's config or the stop flag can read as missing (seen in the
+/// fleet test with all servers restarted mid-rollout: exit 104, "config is
+/// missing", for a node whose config was there). A consistent read in that
+/// window fails with HTTP 500 ("Not ready to serve consistent reads"), which
+/// is a try-later outcome, not a verdict. Agent, status and operator
+/// endpoints answer from the local agent or ignore the parameter.
+pub fn read_mode(method: &str, path: &str) -> String {
+    const REPLICATED: [&str; 4] = ["/v1/kv/", "/v1/catalog/", "/v1/health/", "/v1/session/"];
+    if method != "GET" || !REPLICATED.iter().any(|p| path.starts_with(p)) {
+        return path.to_string();
+    }
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}consistent")
+}
+
 fn enc_key(key: &str) -> String {
     key.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
@@ -790,9 +922,77 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A transport error (without ureq's repeated URL), with what to check
+/// when TLS is why.
+fn transport_hint(url: &str, t: &ureq::Transport) -> String {
+    let mut text = match t.message() {
+        Some(m) => m.to_string(),
+        None => t.kind().to_string(),
+    };
+    if let Some(src) = std::error::Error::source(t) {
+        let src = src.to_string();
+        if !text.contains(&src) {
+            text = format!("{text}: {src}");
+        }
+    }
+    let lower = text.to_lowercase();
+    if !url.starts_with("https://") {
+        if lower.contains("connection reset") || lower.contains("unexpected eof") {
+            text.push_str(
+                " (does the agent speak HTTPS only? then use https:// in CONSUL_HTTP_ADDR)",
+            );
+        }
+        return text;
+    }
+    if lower.contains("received fatal alert") {
+        text.push_str(" (TLS: the agent refused this client: with verify_incoming it wants a client certificate signed by its CA: CONSUL_CLIENT_CERT/CONSUL_CLIENT_KEY (client_cert/client_key))");
+    } else if lower.contains("certificate") {
+        text.push_str(" (TLS: the agent's certificate is not trusted: check that CONSUL_CACERT/CONSUL_CAPATH (ca_file/ca_path) name the CA that signed it, and CONSUL_TLS_SERVER_NAME (tls_server_name))");
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicated_state_is_read_consistently() {
+        let table = [
+            (
+                "GET",
+                "/v1/kv/service/rebootmgr/stop",
+                "/v1/kv/service/rebootmgr/stop?consistent",
+            ),
+            ("GET", "/v1/kv/a?recurse", "/v1/kv/a?recurse&consistent"),
+            (
+                "GET",
+                "/v1/catalog/node/n1",
+                "/v1/catalog/node/n1?consistent",
+            ),
+            (
+                "GET",
+                "/v1/health/service/x",
+                "/v1/health/service/x?consistent",
+            ),
+            (
+                "GET",
+                "/v1/session/info/abc",
+                "/v1/session/info/abc?consistent",
+            ),
+            ("GET", "/v1/agent/self", "/v1/agent/self"),
+            (
+                "GET",
+                "/v1/operator/raft/configuration",
+                "/v1/operator/raft/configuration",
+            ),
+            ("PUT", "/v1/kv/a?cas=3", "/v1/kv/a?cas=3"),
+            ("DELETE", "/v1/kv/a", "/v1/kv/a"),
+        ];
+        for (method, path, want) in table {
+            assert_eq!(read_mode(method, path), want, "{method} {path}");
+        }
+    }
 
     #[test]
     fn base64_round_trips_known_values() {

@@ -50,7 +50,9 @@ impl CoordinationConfig {
     pub fn from_table(t: &toml::Table) -> Result<CoordinationConfig, String> {
         let mut c = CoordinationConfig::default();
         for (k, v) in t {
-            let bad = |want: &str| format!("[coordination] {k}: expected {want}, got {v}");
+            // The type, not the value: config errors never echo content.
+            let bad =
+                |want: &str| format!("[coordination] {k}: expected {want}, got {}", v.type_str());
             match k.as_str() {
                 "consul" => c.consul = Some(v.as_str().ok_or_else(|| bad("a string"))?.to_string()),
                 "group" => {
@@ -125,7 +127,7 @@ impl From<ConsulError> for CoordinationError {
 }
 
 fn setup(cfg: &CoordinationConfig, node: &str) -> Result<(Consul, Keys), CoordinationError> {
-    let c = Consul::from_env(cfg.consul.as_deref());
+    let c = Consul::from_env(cfg.consul.as_deref())?;
     let keys = crate::protocol::node_keys(&c, node, cfg.group.as_deref())?;
     Ok((c, keys))
 }
@@ -135,7 +137,14 @@ fn setup(cfg: &CoordinationConfig, node: &str) -> Result<(Consul, Keys), Coordin
 pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), CoordinationError> {
     let (c, keys) = setup(cfg, node)?;
     if let Some(e) = c.kv_get(&keys.marker())? {
-        if Marker::parse(&e.value_str()).owner == MarkerOwner::Rebootmgr {
+        let m = Marker::parse(&e.value_str());
+        if m.owner == MarkerOwner::Rebootmgr {
+            let this_boot = umm_core::state::read_boot_id(&umm_core::paths::Root::from_env());
+            if m.boot_id.is_some() && m.boot_id == this_boot {
+                // `rebootmgr run --into-maintenance` reboots through `umm on`:
+                // rebootmgr's slot and maintenance cover the maintenance boot.
+                return Ok(());
+            }
             return Err(CoordinationError::RebootInProgress);
         }
     }
@@ -143,11 +152,66 @@ pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
     if !quorum.is_empty() {
         return Err(CoordinationError::QuorumAtRisk(quorum));
     }
-    let sem = Semaphore::for_keys(&keys, cfg.max_parallel);
-    let session = Session::create(&c, &format!("umm {node}"), cfg.session_ttl)?;
-    match sem.try_acquire(&c, node, &session.id)? {
-        Acquire::Acquired => {}
-        Acquire::Busy { holders, limit } => return Err(CoordinationError::Busy { holders, limit }),
+    take_slot(&c, &keys, cfg, node)?;
+    if let Err(e) = c.set_node_maintenance(node, true, &format!("umm: maintenance mode on {node}"))
+    {
+        let _ = c.kv_delete(&keys.marker());
+        let _ = Semaphore::for_keys(&keys, cfg.max_parallel).release(&c, node);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// The Consul user event fired when a maintenance boot is announced.
+pub const MAINTENANCE_EVENT: &str = "umm-maintenance";
+
+/// A maintenance boot that nobody asked for through `umm on` (`umm=1` on the
+/// kernel command line, a reboot loop) is announced all the same: Consul node
+/// maintenance with `reason` is set first, whatever happens to the slot, then
+/// the group's slot is taken. A node that rebootmgr is rebooting keeps
+/// rebootmgr's slot (its marker) and only gets the new reason. Errors (the
+/// group's slot held by another node, Consul not reachable yet) are for the
+/// caller to retry; the maintenance stays set.
+pub fn announce_maintenance(
+    cfg: &CoordinationConfig,
+    node: &str,
+    reason: &str,
+) -> Result<(), CoordinationError> {
+    let (c, keys) = setup(cfg, node)?;
+    let current = c.node_maintenance_reason(node)?;
+    if current.as_deref() != Some(reason) {
+        if current.is_some() {
+            // Consul keeps the first reason of a node already in maintenance:
+            // off and on again (a moment apart) to give it the new one.
+            c.set_node_maintenance(node, false, "")?;
+        }
+        c.set_node_maintenance(node, true, reason)?;
+        // The notification (`consul watch -type event -name umm-maintenance`).
+        let payload = serde_json::json!({"node": node, "reason": reason}).to_string();
+        if let Err(e) = c.event_fire(MAINTENANCE_EVENT, &payload) {
+            log::warn!("firing the Consul event {MAINTENANCE_EVENT}: {e}");
+        }
+    }
+    if let Some(e) = c.kv_get(&keys.marker())? {
+        if Marker::parse(&e.value_str()).owner == MarkerOwner::Rebootmgr {
+            return Ok(());
+        }
+    }
+    take_slot(&c, &keys, cfg, node)
+}
+
+/// A slot of the group, kept by an `umm` marker (so it survives reboots and
+/// the session). Idempotent: a node that holds one keeps it.
+fn take_slot(
+    c: &Consul,
+    keys: &Keys,
+    cfg: &CoordinationConfig,
+    node: &str,
+) -> Result<(), CoordinationError> {
+    let sem = Semaphore::for_keys(keys, cfg.max_parallel);
+    let session = Session::create(c, &format!("umm {node}"), cfg.session_ttl)?;
+    if let Acquire::Busy { holders, limit } = sem.try_acquire(c, node, &session.id)? {
+        return Err(CoordinationError::Busy { holders, limit });
     }
     let marker = Marker {
         owner: MarkerOwner::Umm,
@@ -155,12 +219,8 @@ pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
         since: umm_core::fsutil::now_unix(),
         group: keys.group.clone(),
     };
-    let done = c.kv_put(&keys.marker(), &marker.to_json()).and_then(|_| {
-        c.set_node_maintenance(node, true, &format!("umm: maintenance mode on {node}"))
-    });
-    if let Err(e) = done {
-        let _ = c.kv_delete(&keys.marker());
-        let _ = sem.release(&c, node);
+    if let Err(e) = c.kv_put(&keys.marker(), &marker.to_json()) {
+        let _ = sem.release(c, node);
         return Err(e.into());
     }
     // The marker keeps the slot from here on; the session may go.
@@ -172,7 +232,7 @@ pub fn enter_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
 /// tagged `rebootmgr` pass, then ends node maintenance and frees the slot.
 pub fn leave_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), CoordinationError> {
     let (c, keys) = setup(cfg, node)?;
-    let deadline = Instant::now() + cfg.healthy_timeout;
+    let deadline = umm_core::duration::deadline(Instant::now(), cfg.healthy_timeout);
     loop {
         let failing = health::check_own_services(&c, node, &[TAG])?;
         if failing.is_empty() {
@@ -187,11 +247,18 @@ pub fn leave_maintenance(cfg: &CoordinationConfig, node: &str) -> Result<(), Coo
                 .min(deadline.saturating_duration_since(Instant::now())),
         );
     }
-    c.set_node_maintenance(node, false, "")?;
-    if let Some(e) = c.kv_get(&keys.marker())? {
-        if Marker::parse(&e.value_str()).owner == MarkerOwner::Umm {
-            c.kv_delete(&keys.marker())?;
+    let marker = c.kv_get(&keys.marker())?;
+    if let Some(e) = &marker {
+        if Marker::parse(&e.value_str()).owner == MarkerOwner::Rebootmgr {
+            // A node that rebootmgr rebooted (and that then fell into MM, a
+            // reboot loop): its slot and maintenance are rebootmgr's, ended
+            // by its post-boot phase after the health gate.
+            return Ok(());
         }
+    }
+    c.set_node_maintenance(node, false, "")?;
+    if marker.is_some() {
+        c.kv_delete(&keys.marker())?;
     }
     Semaphore::for_keys(&keys, cfg.max_parallel).release(&c, node)?;
     Ok(())
@@ -232,6 +299,32 @@ mod tests {
         ] {
             let e = CoordinationConfig::from_table(&table(text)).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    /// Issue 10 finding 10: this duration parsed, and `leave_maintenance`'s
+    /// deadline (`Instant::now() + healthy_timeout`) panicked.
+    #[test]
+    fn huge_healthy_timeout_is_a_clear_error() {
+        let e = CoordinationConfig::from_table(&table("healthy_timeout = \"20000000000000w\""))
+            .unwrap_err();
+        assert!(
+            e.contains("healthy_timeout") && e.contains("longer than 3650d"),
+            "{e}"
+        );
+    }
+
+    /// Issue 10 finding 9: errors name the key and the expected type, never
+    /// the value (the config may be a link to a secret).
+    #[test]
+    fn errors_do_not_echo_values() {
+        for text in [
+            "consul = [\"s3cr3t\"]",
+            "max_parallel = \"s3cr3t\"",
+            "healthy_timeout = \"s3cr3t\"",
+        ] {
+            let e = CoordinationConfig::from_table(&table(text)).unwrap_err();
+            assert!(!e.contains("s3cr3t"), "{text}: {e}");
         }
     }
 }

@@ -6,6 +6,47 @@
 use crate::consul::{Consul, ConsulError, RaftServer, ServiceInstance, NODE_MAINTENANCE_CHECK};
 use std::collections::BTreeMap;
 
+/// One reason the cluster cannot lose this node now, structured for
+/// `rebootmgr status --json` (docs/rebootmgr-status-json.md); `message` is
+/// the text the run prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    /// `check` (a failing check of an instance), `min_passing`,
+    /// `max_failing`, `quorum` (a `quorum=N` service), `bad_tag`, `member`
+    /// (a Consul member failed or leaving), `consul_quorum` (Consul's Raft).
+    pub kind: &'static str,
+    pub service: Option<String>,
+    pub node: Option<String>,
+    /// The check's id (`kind` `check` only).
+    pub check: Option<String>,
+    /// The check's status (`kind` `check` only).
+    pub status: Option<String>,
+    pub message: String,
+}
+
+impl Blocker {
+    fn new(kind: &'static str, service: Option<&str>, message: String) -> Blocker {
+        Blocker {
+            kind,
+            service: service.map(str::to_string),
+            node: None,
+            check: None,
+            status: None,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn messages(b: Vec<Blocker>) -> Vec<String> {
+    b.into_iter().map(|b| b.message).collect()
+}
+
 /// Per-service rules, from the tags of the service on this node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rules {
@@ -20,6 +61,11 @@ pub struct Rules {
     /// down only if its peers' passing instances still make a majority of N.
     /// An extra rule: the count tags (or "every instance passes") still apply.
     pub quorum: Option<usize>,
+    /// Nodes whose failing checks are ignored (the Python tool's whitelist,
+    /// `service/rebootmgr/ignore_failed_checks`); not read from tags. Never
+    /// for `quorum=N`: a whitelisted member that is down is still missing
+    /// from the majority.
+    pub ignore_nodes: Vec<String>,
 }
 
 impl Rules {
@@ -63,18 +109,37 @@ impl Rules {
     }
 }
 
-/// Failing checks of one instance, as "check on node: status".
-fn failing_checks(inst: &ServiceInstance, rules: &Rules, self_node: &str) -> Vec<String> {
+/// Failing checks of one instance, as "check on node: status" (the
+/// whitelist applied).
+fn failing_checks(inst: &ServiceInstance, rules: &Rules, self_node: &str) -> Vec<Blocker> {
+    if rules.ignore_nodes.contains(&inst.node) {
+        return Vec::new();
+    }
+    failing_checks_of(inst, rules, self_node)
+}
+
+/// Failing checks of one instance, whitelist or not.
+fn failing_checks_of(inst: &ServiceInstance, rules: &Rules, self_node: &str) -> Vec<Blocker> {
+    // `ignore_maintenance` counts on this node's instance (rules) and, as in
+    // the Python tool, on the instance of the node in maintenance.
+    let ignore_maintenance =
+        rules.ignore_maintenance || inst.tags.iter().any(|t| t == "ignore_maintenance");
     inst.checks
         .iter()
         .filter(|c| c.status != "passing")
         .filter(|c| {
             // Our own maintenance is the reboot (or umm) itself, never a reason
             // to block ourselves.
-            !(c.check_id == NODE_MAINTENANCE_CHECK
-                && (rules.ignore_maintenance || c.node == self_node))
+            !(c.check_id == NODE_MAINTENANCE_CHECK && (ignore_maintenance || c.node == self_node))
         })
-        .map(|c| format!("{} ({}) on {}: {}", c.name, c.check_id, inst.node, c.status))
+        .map(|c| Blocker {
+            kind: "check",
+            service: Some(inst.service.clone()),
+            node: Some(inst.node.clone()),
+            check: Some(c.check_id.clone()),
+            status: Some(c.status.clone()),
+            message: format!("{} ({}) on {}: {}", c.name, c.check_id, inst.node, c.status),
+        })
         .collect()
 }
 
@@ -87,6 +152,16 @@ pub fn evaluate(
     instances: &[ServiceInstance],
     self_node: &str,
 ) -> Vec<String> {
+    messages(evaluate_blockers(service, rules, instances, self_node))
+}
+
+/// [`evaluate`], structured.
+pub fn evaluate_blockers(
+    service: &str,
+    rules: &Rules,
+    instances: &[ServiceInstance],
+    self_node: &str,
+) -> Vec<Blocker> {
     let mut passing = 0;
     let mut failing = Vec::new();
     let instances: Vec<&ServiceInstance> = instances
@@ -102,40 +177,53 @@ pub fn evaluate(
         }
     }
     let failing_instances = instances.len() - passing;
+    let listed = |failing: &[Blocker]| {
+        failing
+            .iter()
+            .map(|b| b.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let svc = Some(service);
     let mut out = Vec::new();
     if let Some(size) = rules.quorum {
         let peers_passing = instances
             .iter()
-            .filter(|i| i.node != self_node && failing_checks(i, rules, self_node).is_empty())
+            .filter(|i| i.node != self_node && failing_checks_of(i, rules, self_node).is_empty())
             .count();
         let majority = size / 2 + 1;
         if peers_passing < majority {
-            out.push(format!(
+            out.push(Blocker::new("quorum", svc, format!(
                 "service {service}: quorum={size} needs {majority} passing members while {self_node} is down, {peers_passing} of its peers pass{}",
-                if failing.is_empty() { String::new() } else { format!(" ({})", failing.join("; ")) }
-            ));
+                if failing.is_empty() { String::new() } else { format!(" ({})", listed(&failing)) }
+            )));
         }
     }
     if rules.min_passing.is_none() && rules.max_failing.is_none() {
-        out.extend(
-            failing
-                .into_iter()
-                .map(|f| format!("service {service}: {f}")),
-        );
+        out.extend(failing.into_iter().map(|mut b| {
+            b.message = format!("service {service}: {}", b.message);
+            b
+        }));
         return out;
     }
     if let Some(min) = rules.min_passing {
         if passing < min {
-            out.push(format!(
-                "service {service}: {passing} instance(s) passing, min_passing={min}"
+            out.push(Blocker::new(
+                "min_passing",
+                svc,
+                format!("service {service}: {passing} instance(s) passing, min_passing={min}"),
             ));
         }
     }
     if let Some(max) = rules.max_failing {
         if failing_instances > max {
-            out.push(format!(
-                "service {service}: {failing_instances} instance(s) failing, max_failing={max} ({})",
-                failing.join("; ")
+            out.push(Blocker::new(
+                "max_failing",
+                svc,
+                format!(
+                    "service {service}: {failing_instances} instance(s) failing, max_failing={max} ({})",
+                    listed(&failing)
+                ),
             ));
         }
     }
@@ -170,16 +258,44 @@ pub fn relevant_services(
 
 /// Blockers from the services relevant to `node` (empty = healthy).
 pub fn check_services(c: &Consul, node: &str, tags: &[&str]) -> Result<Vec<String>, ConsulError> {
+    check_services_ignoring(c, node, tags, &[])
+}
+
+/// [`check_services`], ignoring the failing checks of the nodes in
+/// `ignore_nodes` (the whitelist).
+pub fn check_services_ignoring(
+    c: &Consul,
+    node: &str,
+    tags: &[&str],
+    ignore_nodes: &[String],
+) -> Result<Vec<String>, ConsulError> {
+    service_blockers(c, node, tags, ignore_nodes).map(messages)
+}
+
+/// [`check_services_ignoring`], structured.
+pub fn service_blockers(
+    c: &Consul,
+    node: &str,
+    tags: &[&str],
+    ignore_nodes: &[String],
+) -> Result<Vec<Blocker>, ConsulError> {
     let mut out = Vec::new();
     for (service, rules) in relevant_services(c, node, tags)? {
         match rules {
-            Ok(rules) => out.extend(evaluate(
+            Ok(mut rules) => out.extend(evaluate_blockers(
                 &service,
-                &rules,
+                {
+                    rules.ignore_nodes = ignore_nodes.to_vec();
+                    &rules
+                },
                 &c.service_health(&service)?,
                 node,
             )),
-            Err(e) => out.push(format!("service {service}: {e}")),
+            Err(e) => out.push(Blocker::new(
+                "bad_tag",
+                Some(&service),
+                format!("service {service}: {e}"),
+            )),
         }
     }
     Ok(out)
@@ -210,18 +326,28 @@ pub fn check_own_services(
     Ok(out)
 }
 
-/// Members that are neither alive nor cleanly left.
-pub fn check_members(c: &Consul) -> Result<Vec<String>, ConsulError> {
+/// Members that are neither alive nor cleanly left, but for those named in
+/// `ignore` (the whitelist).
+pub fn check_members(c: &Consul, ignore: &[String]) -> Result<Vec<String>, ConsulError> {
+    member_blockers(c, ignore).map(messages)
+}
+
+/// [`check_members`], structured.
+pub fn member_blockers(c: &Consul, ignore: &[String]) -> Result<Vec<Blocker>, ConsulError> {
     Ok(c.members()?
         .into_iter()
         .filter(|m| m.status != 1 && m.status != 3)
+        .filter(|m| !ignore.contains(&m.name))
         .map(|m| {
             let st = match m.status {
                 2 => "leaving",
                 4 => "failed",
                 _ => "not alive",
             };
-            format!("Consul member {} is {st}", m.name)
+            Blocker {
+                node: Some(m.name.clone()),
+                ..Blocker::new("member", None, format!("Consul member {} is {st}", m.name))
+            }
         })
         .collect())
 }
@@ -304,6 +430,7 @@ mod tests {
                     status: (*st).into(),
                     service_id: String::new(),
                     output: String::new(),
+                    notes: String::new(),
                 })
                 .collect(),
         }
@@ -338,6 +465,36 @@ mod tests {
         assert_eq!(evaluate("s", &Rules::default(), &m, "a").len(), 1);
         assert!(evaluate("s", &tags(&["ignore_maintenance"]), &m, "a").is_empty());
         assert!(evaluate("s", &Rules::default(), &m, "b").is_empty());
+        // As in the Python tool: the tag on the instance of the node in
+        // maintenance counts too.
+        let mut tagged = m.clone();
+        tagged[1].tags = vec!["ignore_maintenance".into()];
+        assert!(evaluate("s", &Rules::default(), &tagged, "a").is_empty());
+        // Only the maintenance check: its other failing checks still block.
+        tagged[1]
+            .checks
+            .extend(inst("b", &[("c", "critical")]).checks);
+        assert_eq!(evaluate("s", &Rules::default(), &tagged, "a").len(), 1);
+    }
+
+    #[test]
+    fn whitelisted_nodes_do_not_block_but_still_miss_from_a_quorum() {
+        let v = [
+            inst("a", &[("c", "passing")]),
+            inst("b", &[("c", "critical")]),
+            inst("c", &[("c", "passing")]),
+        ];
+        let mut r = Rules {
+            ignore_nodes: vec!["b".into()],
+            ..Default::default()
+        };
+        assert_eq!(evaluate("s", &Rules::default(), &v, "a").len(), 1);
+        assert!(evaluate("s", &r, &v, "a").is_empty());
+        r.max_failing = Some(0);
+        assert!(evaluate("s", &r, &v, "a").is_empty());
+        // quorum=3 with b down: a may not go, whitelist or not.
+        r.quorum = Some(3);
+        assert_eq!(evaluate("s", &r, &v, "a").len(), 1);
     }
 
     #[test]

@@ -148,7 +148,36 @@ impl LockState {
         };
         LockState { limit, holders }
     }
-    fn to_json(&self) -> String {
+    /// [`parse`](Self::parse), refusing a value that is neither format: a
+    /// `.lock` written by something else must not be overwritten (and its
+    /// holders forgotten) without a word.
+    pub fn parse_strict(text: &str) -> Result<LockState, String> {
+        if text.trim().is_empty() {
+            return Ok(LockState::default());
+        }
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+        let Value::Object(m) = &v else {
+            return Err("not a JSON object".into());
+        };
+        match m.get("Limit") {
+            None | Some(Value::Null) => {}
+            Some(l) if l.as_u64().is_some_and(|n| n <= u32::MAX as u64) => {}
+            Some(l) => return Err(format!("\"Limit\" is {l}, not a count")),
+        }
+        match m.get("Holders") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(h)) if h.values().all(Value::is_string) => {}
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+            Some(h) => {
+                return Err(format!(
+                    "\"Holders\" is {h}, neither {{\"<node>\": \"<session>\"}} nor [\"<session>\"]"
+                ))
+            }
+        }
+        Ok(LockState::parse(text))
+    }
+    /// The `.lock` key's value as rebootmgr writes it.
+    pub fn to_json(&self) -> String {
         json!({"Limit": self.limit, "Holders": self.holders}).to_string()
     }
 }
@@ -181,7 +210,23 @@ impl Semaphore {
     /// Current state (holders as recorded, not pruned) and its modify index.
     pub fn read(&self, c: &Consul) -> Result<(LockState, u64, Option<String>), ConsulError> {
         Ok(match c.kv_get(&self.lock_key())? {
-            Some(e) => (LockState::parse(&e.value_str()), e.modify_index, e.session),
+            // Held as a plain mutex (the Python tool): its value is not ours.
+            Some(e) if e.session.is_some() => {
+                (LockState::parse(&e.value_str()), e.modify_index, e.session)
+            }
+            Some(e) => match LockState::parse_strict(&e.value_str()) {
+                Ok(st) => (st, e.modify_index, None),
+                Err(why) => {
+                    return Err(ConsulError::Decode {
+                        what: format!("key {}", self.lock_key()),
+                        err: format!(
+                            "{why}: it is not a rebootmgr semaphore ({{\"Limit\":N,\"Holders\":{{\"<node>\":\"<session>\"}}}}) and is left as it is; \
+                             if no reboot of this group is in progress, delete it (`consul kv delete {}`)",
+                            self.lock_key()
+                        ),
+                    })
+                }
+            },
             None => (LockState::default(), 0, None),
         })
     }
@@ -363,5 +408,22 @@ mod tests {
         assert_eq!(LockState::parse("garbage"), LockState::default());
         let again = LockState::parse(&st.to_json());
         assert_eq!(again, st);
+        for ok in [
+            "",
+            r#"{"Limit":1,"Holders":{"n1":"s1"}}"#,
+            r#"{"Holders":["s"]}"#,
+            "{}",
+        ] {
+            assert!(LockState::parse_strict(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("garbage", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"Limit":"x"}"#, "\"Limit\" is \"x\""),
+            (r#"{"Holders":{"n1":5}}"#, "\"Holders\" is {\"n1\":5}"),
+        ] {
+            let e = LockState::parse_strict(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

@@ -135,38 +135,63 @@ pub struct NodeConfig {
     pub enabled: bool,
     pub message: String,
     pub group: Option<String>,
+    /// Read from the old-style `{"disabled": bool}` without `enabled`:
+    /// rewritten as `{"enabled": …}` by [`migrate_node_config`].
+    pub migrated: bool,
     /// Other fields, kept when rewriting.
     pub extra: serde_json::Map<String, Value>,
 }
 
 impl NodeConfig {
+    /// Strict about the fields that decide anything: `enabled` (and the old
+    /// `disabled`) must be booleans, `group` a string; anything else is an
+    /// error naming the key, never a silent "disabled" or "ungrouped".
     pub fn parse(text: &str) -> Result<NodeConfig, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let Value::Object(mut map) = v else {
             return Err("not a JSON object".into());
         };
-        // Like the Python tool: only an explicit "enabled": true enables; its
-        // documented {"disabled": true} disables.
+        let boolean = |key: &str, v: &Value| {
+            v.as_bool().ok_or_else(|| {
+                format!("key \"{key}\" must be true or false, not {v} (fix it with `rebootmgr config --enable` or `--disable`)")
+            })
+        };
         let enabled = map
             .remove("enabled")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false)
-            && !map
-                .get("disabled")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-        let message = map
-            .remove("message")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let group = map
-            .remove("group")
-            .and_then(|v| v.as_str().map(str::to_string))
-            .filter(|g| !g.is_empty());
+            .map(|v| boolean("enabled", &v))
+            .transpose()?;
+        let disabled = map
+            .get("disabled")
+            .map(|v| boolean("disabled", v))
+            .transpose()?;
+        // Like the Python tool: only "enabled": true enables; the old-style
+        // {"disabled": false} without "enabled" means enabled and is migrated
+        // to {"enabled": true} (flow: `migrate_node_config`). Both given: a
+        // "disabled": true still disables (the safer reading).
+        let (enabled, migrated) = match (enabled, disabled) {
+            (Some(e), d) => (e && !d.unwrap_or(false), false),
+            (None, Some(d)) => (!d, true),
+            (None, None) => (false, false),
+        };
+        let message = match map.remove("message") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(m)) => m,
+            Some(other) => other.to_string(),
+        };
+        let group = match map.remove("group") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(g)) => Some(g).filter(|g| !g.is_empty()),
+            Some(other) => {
+                return Err(format!(
+                    "key \"group\" must be a string (the group's name), not {other} (fix it with `rebootmgr config --group NAME` or `--no-group`)"
+                ))
+            }
+        };
         Ok(NodeConfig {
             enabled,
             message,
             group,
+            migrated,
             extra: map,
         })
     }
@@ -190,6 +215,75 @@ pub fn read_node_config(
 ) -> Result<Option<Result<NodeConfig, String>>, ConsulError> {
     Ok(c.kv_get(&node_key(node, CONFIG))?
         .map(|e| NodeConfig::parse(&e.value_str())))
+}
+
+/// Rewrites an old-style `{"disabled": bool}` config (the Python tool's
+/// migration) as `{"enabled": !disabled}`, other fields kept, by
+/// check-and-set: an operator's concurrent change wins. `true` when rewritten.
+pub fn migrate_node_config(c: &Consul, node: &str) -> Result<bool, ConsulError> {
+    let Some(e) = c.kv_get(&node_key(node, CONFIG))? else {
+        return Ok(false);
+    };
+    match NodeConfig::parse(&e.value_str()) {
+        Ok(cfg) if cfg.migrated => c.kv_cas(&e.key, &cfg.to_json(), e.modify_index),
+        _ => Ok(false),
+    }
+}
+
+/// Sets `enabled: false` and `message` in the node's config, keeping its
+/// other fields (the Python tool's reaction to a hanging task). A missing or
+/// unreadable config is replaced by `{"enabled": false, "message": …}`.
+pub fn disable_node(c: &Consul, node: &str, message: &str) -> Result<(), ConsulError> {
+    for _ in 0..20 {
+        let (mut cfg, index) = match c.kv_get(&node_key(node, CONFIG))? {
+            Some(e) => (
+                NodeConfig::parse(&e.value_str()).unwrap_or_default(),
+                e.modify_index,
+            ),
+            None => (NodeConfig::default(), 0),
+        };
+        cfg.enabled = false;
+        cfg.message = message.to_string();
+        if c.kv_cas(&node_key(node, CONFIG), &cfg.to_json(), index)? {
+            return Ok(());
+        }
+    }
+    Err(ConsulError::Decode {
+        what: format!("disable {}", node_key(node, CONFIG)),
+        err: "too much contention (check-and-set kept failing)".into(),
+    })
+}
+
+/// Where the Python tool's whitelist lives: a JSON list of node names whose
+/// failing checks and failed membership are ignored.
+pub const IGNORE_FAILED_CHECKS: &str = "service/rebootmgr/ignore_failed_checks";
+
+/// Reads [`IGNORE_FAILED_CHECKS`]. Absent or empty: nobody. Anything but a
+/// list of strings is an error naming the key (never "ignore nobody" nor
+/// "ignore everybody" silently).
+pub fn read_whitelist(c: &Consul) -> Result<Result<Vec<String>, String>, ConsulError> {
+    let Some(e) = c.kv_get(IGNORE_FAILED_CHECKS)? else {
+        return Ok(Ok(vec![]));
+    };
+    let text = e.value_str();
+    if text.trim().is_empty() {
+        return Ok(Ok(vec![]));
+    }
+    Ok(parse_whitelist(&text))
+}
+
+pub fn parse_whitelist(text: &str) -> Result<Vec<String>, String> {
+    let bad = || {
+        format!(
+            "{IGNORE_FAILED_CHECKS} must be a JSON list of node names like [\"node1\"], not {text:?}"
+        )
+    };
+    let v: Value = serde_json::from_str(text).map_err(|_| bad())?;
+    v.as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|n| n.as_str().map(str::to_string).ok_or_else(bad))
+        .collect()
 }
 
 /// [`Keys::choose`], reading the node's config only when no group is given.
@@ -278,6 +372,21 @@ pub fn stop_flag_set(c: &Consul, keys: &Keys) -> Result<Option<(String, String)>
 mod tests {
     use super::*;
 
+    /// Found by the consul_node_config fuzz target: rewriting a node config
+    /// (`rebootmgr config --enable`) changed an unknown numeric field the
+    /// operator's tooling had put there (1.1111000111111111e32 came back as
+    /// ...113e32), because serde_json's default float parsing is not
+    /// correctly rounded. Unknown fields are documented as kept.
+    #[test]
+    fn unknown_numbers_survive_a_rewrite() {
+        // The fuzzer's inputs: integers too large for u64 (read as f64).
+        let text = r#"{"enabled":true,"message":"","group":"dwr","exmyd":[111110001111111100000000000000011,2,11111111111111111111111111111111111111111111111,111111111111111111111111,0.1,1e-7,-2.5e300]}"#;
+        let once = NodeConfig::parse(text).unwrap();
+        let twice = NodeConfig::parse(&once.to_json()).unwrap();
+        assert_eq!(twice, once);
+        assert_eq!(NodeConfig::parse(&twice.to_json()).unwrap(), once);
+    }
+
     #[test]
     fn key_layout_matches_the_python_tool() {
         let k = Keys::new("n1", None);
@@ -359,6 +468,40 @@ mod tests {
                 .enabled
         );
         assert!(NodeConfig::parse("[1]").is_err());
+        // The Python tool's old style: {"disabled": false} is enabled, and
+        // marked for migration.
+        let old = NodeConfig::parse(r#"{"disabled":false,"x":1}"#).unwrap();
+        assert!(old.enabled && old.migrated);
+        assert_eq!(
+            serde_json::from_str::<Value>(&old.to_json()).unwrap(),
+            json!({"enabled": true, "message": "", "x": 1})
+        );
+        let old = NodeConfig::parse(r#"{"disabled":true}"#).unwrap();
+        assert!(!old.enabled && old.migrated);
+        assert!(!NodeConfig::parse(r#"{"enabled":true}"#).unwrap().migrated);
+        // Wrong types are errors naming the key.
+        for (bad, key) in [
+            (r#"{"enabled":"yes"}"#, "\"enabled\""),
+            (r#"{"enabled":1}"#, "\"enabled\""),
+            (r#"{"disabled":"no"}"#, "\"disabled\""),
+            (r#"{"enabled":true,"group":7}"#, "\"group\""),
+            (r#"{"enabled":true,"group":["a"]}"#, "\"group\""),
+        ] {
+            let e = NodeConfig::parse(bad).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse_whitelist(r#"["a","b"]"#).unwrap(),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        for bad in ["a", r#"{"a":1}"#, "[1]"] {
+            assert!(
+                parse_whitelist(bad)
+                    .unwrap_err()
+                    .contains(IGNORE_FAILED_CHECKS),
+                "{bad}"
+            );
+        }
         assert!(NodeConfig::parse("nope").is_err());
         let c = NodeConfig::parse(r#"{"enabled":false,"message":"m","group":"g","x":1}"#).unwrap();
         assert_eq!(c.group.as_deref(), Some("g"));
