@@ -34,8 +34,27 @@ pub struct Dirs {
     pub early: PathBuf,
 }
 
+/// What `umm-generator` says when not run by systemd with its directories.
+const USAGE: &str = "usage: umm-generator NORMAL_DIR [EARLY_DIR LATE_DIR]\n\
+This program is run by systemd at boot (a generator, see systemd.generator(7)); \
+it writes nothing when given options. See umm(8) and docs/boot-flow.md.";
+
 /// Returns the exit status.
 pub fn main(args: &[std::ffi::OsString]) -> u8 {
+    // --help, --version or any option: usage, exit 2, and nothing written
+    // (an option must never become the name of an output directory).
+    if args
+        .get(1..)
+        .unwrap_or(&[])
+        .iter()
+        .any(|a| a.as_encoded_bytes().first() == Some(&b'-') || a.is_empty())
+    {
+        crate::say!(
+            "umm-generator {}: options are not accepted\n{USAGE}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return 2;
+    }
     let dirs = match args.len() {
         2 => Dirs {
             normal: PathBuf::from(&args[1]),
@@ -46,11 +65,10 @@ pub fn main(args: &[std::ffi::OsString]) -> u8 {
             early: PathBuf::from(&args[2]),
         },
         _ => {
-            eprintln!(
-                "umm-generator: expected 1 or 3 directory arguments (normal [early late]), got {}",
+            crate::say!(
+                "umm-generator: expected 1 or 3 directory arguments (normal [early late]), got {}\n{USAGE}",
                 args.len().saturating_sub(1)
             );
-            eprintln!("This program is run by systemd at boot; see umm(8) and docs/boot-flow.md.");
             return 2;
         }
     };
@@ -169,10 +187,42 @@ fn enabled_units(root: &Root) -> Vec<String> {
         .collect()
 }
 
-fn link(target: &Path, at: &Path) -> io::Result<()> {
-    if let Some(dir) = at.parent() {
-        fs::create_dir_all(dir)?;
+/// The directory `at`'s parent, created (0755) when missing and otherwise
+/// required to be a real directory: systemd hands us empty output dirs, so
+/// anything already there (a symbolic link in particular) is not ours and
+/// is never written through.
+fn own_dir(at: &Path) -> io::Result<()> {
+    let Some(dir) = at.parent() else {
+        return Ok(());
+    };
+    let refuse = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} already exists as {what}; not writing through it",
+                dir.display()
+            ),
+        )
+    };
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(refuse("a symbolic link")),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(refuse("something that is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            use std::os::unix::fs::DirBuilderExt;
+            // One level only: the output dir itself is systemd's.
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(dir)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
     }
+}
+
+fn link(target: &Path, at: &Path) -> io::Result<()> {
+    own_dir(at)?;
+    // symlink(2) never follows an existing link at `at`: it fails.
     match symlink(target, at) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             if fs::read_link(at).ok().as_deref() == Some(target) {
@@ -189,10 +239,19 @@ fn link(target: &Path, at: &Path) -> io::Result<()> {
 }
 
 fn write_dropin(path: &Path, text: &str) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(path, text).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    own_dir(path)?;
+    // O_NOFOLLOW: a link already at `path` is refused, not written through.
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 /// Removes everything this generator may have written, so systemd sees

@@ -11,6 +11,16 @@
 //! on root-owned files).
 #![cfg_attr(not(test), no_main)]
 
+/// A line on stderr that never panics (eprintln! does when stderr is
+/// closed, and at boot it may be).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+pub(crate) use say;
+
 mod generate;
 mod shim;
 

@@ -52,11 +52,12 @@ pub struct Handover {
 
 /// Returns only on failure, with the exit status.
 pub fn main(args: &[OsString]) -> u8 {
+    let started = std::time::Instant::now();
     let root = Root::from_env();
     if root.is_real() && std::process::id() != 1 {
         // By hand on a running system it would overwrite this boot's marker
         // and exec an init that is not PID 1 (telinit, or a second systemd).
-        eprintln!(
+        crate::say!(
             "umm-init is the PID-1 pre-stage: boot with init=/usr/sbin/umm-init (see docs/init-systems.md); it does nothing when run by hand"
         );
         return 2;
@@ -110,7 +111,7 @@ pub fn main(args: &[OsString]) -> u8 {
             Some(h) if !is_systemd(&root, cand) => Some(h.token.as_str()),
             _ => None,
         };
-        let err = exec(&root, cand, rest, env);
+        let err = exec(&root, cand, rest, env, started);
         log::error!("cannot execute {cand}: {err}; trying the next init");
     }
     log::error!("no init could be executed; giving up");
@@ -164,6 +165,11 @@ fn is_usable(root: &Root, cand: &str, me: Option<(u64, u64)>) -> bool {
         log::debug!("{cand}: not found");
         return false;
     };
+    if m.is_dir() {
+        // /etc/init is upstart's job directory on every upstart system.
+        log::debug!("{cand}: a directory, skipped");
+        return false;
+    }
     if !m.is_file() || m.mode() & 0o111 == 0 {
         log::warn!("{cand}: not an executable file, skipped");
         return false;
@@ -209,6 +215,7 @@ fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
         state::marker_text(&g.decision, &g.boot_id, fsutil::now_unix())
     );
     let path = root.path(state::EARLY_DECISION);
+    runtime_dir(root)?;
     fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     if g.decision.is_maintenance() {
@@ -227,10 +234,20 @@ fn decide_and_mark(root: &Root) -> Result<Option<Handover>, String> {
 /// sorted by name without duplicates (later wins), SIGPIPE back to its
 /// default and an empty signal mask, so the init starts as the kernel would
 /// have started it.
-fn exec(root: &Root, cand: &str, rest: &[OsString], decision: Option<&str>) -> std::io::Error {
+///
+/// The line it logs says how long umm-init ran until then (from its `main`:
+/// the boot's own figure for the pre-stage, docs/benchmarks.md).
+fn exec(
+    root: &Root,
+    cand: &str,
+    rest: &[OsString],
+    decision: Option<&str>,
+    started: std::time::Instant,
+) -> std::io::Error {
+    let took = started.elapsed().as_secs_f64() * 1000.0;
     match decision {
-        Some(t) => log::info!("starting {cand} with {ENV_DECISION}={t}"),
-        None => log::info!("starting {cand}"),
+        Some(t) => log::info!("starting {cand} with {ENV_DECISION}={t} ({took:.2} ms in umm-init)"),
+        None => log::info!("starting {cand} ({took:.2} ms in umm-init)"),
     }
     let nul = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "nul byte in argument");
     let cstr = |b: &[u8]| CString::new(b).map_err(|_| nul());
@@ -293,6 +310,37 @@ pub fn environment(decision: Option<&str>) -> Result<Vec<CString>, std::ffi::Nul
     Ok(out)
 }
 
+/// `/run/umm`, created (0755) when missing, and otherwise accepted only as
+/// the boot path would read it: a real directory (a link there is never
+/// written through), root-owned, not writable by others, nor above it.
+fn runtime_dir(root: &Root) -> Result<(), String> {
+    let dir = Path::new(umm_core::paths::RUNTIME_DIR);
+    let real = root.path(dir);
+    let fail = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot write {}: {e}",
+            root.path(state::EARLY_DECISION).display()
+        )
+    };
+    if let Err(e) = fs::symlink_metadata(&real) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(fail(&e));
+        }
+        use std::os::unix::fs::DirBuilderExt;
+        // /run too on a fake root; on a real boot it is a mounted tmpfs.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&real)
+            .map_err(|e| fail(&e))?;
+    }
+    match fsutil::check_dir(root, dir, &fsutil::Policy::STATE) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(fail(&"/run/umm vanished")),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
 // ---- the initramfs (dracut pre-pivot hook) ----
 
 /// `umm-init --initrd-decide <sysroot>`: decides against the real root
@@ -334,6 +382,7 @@ fn initrd_run(sysroot: &Path) -> Result<String, String> {
         state::marker_text(&g.decision, &boot_id, now)
     );
     let path = here.path(state::EARLY_DECISION);
+    runtime_dir(&here)?;
     fsutil::write_atomic(&path, marker.as_bytes(), 0o644)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let token = g.decision.token();
@@ -424,7 +473,7 @@ fn mount(src: &str, target: &str, fstype: &str, data: Option<&str>) {
     };
     if rc != 0 {
         // The logger is not up yet: stderr is the console.
-        eprintln!(
+        crate::say!(
             "umm-init: cannot mount {fstype} on {target}: {}",
             std::io::Error::last_os_error()
         );
