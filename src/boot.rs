@@ -3,7 +3,7 @@
 //! once it is stable, run the scheduled command once maintenance mode is
 //! reached, and put up the maintenance banner. Exposed as `umm boot …`.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use umm_core::config::{self, Loaded};
@@ -150,28 +150,43 @@ pub fn run_command(ctx: &Ctx) -> io::Result<Option<i32>> {
     Ok(Some(status))
 }
 
-/// Runs argv with stdout+stderr into one pipe, copied line by line to our
-/// stdout and to `out_file`. Returns the exit code, 128+signal, or 127 when
-/// it cannot start.
+/// Longest line passed to our stdout in one piece (a longer one is split).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Runs argv with stdout+stderr into one pipe, drained to its end whatever
+/// it carries: the bytes go unchanged to `out_file`, and line by line,
+/// decoded lossily (a latin-1 byte becomes U+FFFD), to our stdout (the
+/// journal). Neither a byte that is not UTF-8 nor a stdout that is gone
+/// (EPIPE) stops the draining, so the command never dies of SIGPIPE.
+/// Returns the exit code, 128+signal, or 127 when it cannot start.
 fn execute_logged(argv: &[String], out_file: &Path) -> i32 {
     let mut file = open_output(out_file).ok();
-    let mut emit = |line: &str| {
-        println!("{line}");
+    fn to_file(file: &mut Option<std::fs::File>, bytes: &[u8]) {
         if let Some(f) = file.as_mut() {
-            let _ = writeln!(f, "{line}");
+            let _ = f.write_all(bytes);
         }
+    }
+    fn to_journal(line: &[u8]) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(String::from_utf8_lossy(line).as_bytes());
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+    let say = |file: &mut Option<std::fs::File>, msg: String| {
+        to_journal(msg.as_bytes());
+        to_file(file, format!("{msg}\n").as_bytes());
     };
     let (reader, writer) = match io::pipe() {
         Ok(p) => p,
         Err(e) => {
-            emit(&format!("umm: cannot create a pipe: {e}"));
+            say(&mut file, format!("umm: cannot create a pipe: {e}"));
             return 127;
         }
     };
     let writer2 = match writer.try_clone() {
         Ok(w) => w,
         Err(e) => {
-            emit(&format!("umm: cannot duplicate the pipe: {e}"));
+            say(&mut file, format!("umm: cannot duplicate the pipe: {e}"));
             return 127;
         }
     };
@@ -184,15 +199,40 @@ fn execute_logged(argv: &[String], out_file: &Path) -> i32 {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            emit(&format!("umm: cannot start {:?}: {e}", argv[0]));
+            say(&mut file, format!("umm: cannot start {:?}: {e}", argv[0]));
             return 127;
         }
     };
-    for line in io::BufReader::new(reader).lines() {
-        match line {
-            Ok(l) => emit(&l),
-            Err(_) => break,
+    let mut reader = reader;
+    let mut buf = vec![0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // Cannot happen on a pipe we own; say so rather than spin.
+                say(&mut file, format!("umm: reading the command's output: {e}"));
+                break;
+            }
+        };
+        let chunk = &buf[..n];
+        to_file(&mut file, chunk);
+        for part in chunk.split_inclusive(|b| *b == b'\n') {
+            line.extend_from_slice(part);
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                to_journal(&line);
+                line.clear();
+            } else if line.len() >= MAX_LINE {
+                to_journal(&line);
+                line.clear();
+            }
         }
+    }
+    if !line.is_empty() {
+        to_journal(&line);
     }
     match child.wait() {
         Ok(s) => exit_code(s),

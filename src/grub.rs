@@ -126,8 +126,7 @@ pub fn read_env(root: &Root) -> Result<Option<Env>, String> {
         return Ok(None);
     };
     let path = dir.join("grubenv");
-    let text = fsutil::read_optional(&root.path(&path))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = fsutil::read_text(root, &path, &fsutil::Policy::BOOT).map_err(|e| e.to_string())?;
     let vars = match text {
         None => None,
         Some(t) if t.len() > MAX_SIZE => {
@@ -202,8 +201,8 @@ pub fn check_one_shot(root: &Root) -> Result<Env, String> {
         "no /boot/grub/grub.cfg or /boot/grub2/grub.cfg: this system does not boot with GRUB 2 (or /boot is not mounted); use 'umm on' instead",
     )?;
     let cfg_path = dir.join("grub.cfg");
-    let cfg = fsutil::read_optional(&root.path(&cfg_path))
-        .map_err(|e| format!("cannot read {}: {e}", cfg_path.display()))?
+    let cfg = fsutil::read_text(root, &cfg_path, &fsutil::Policy::BOOT)
+        .map_err(|e| e.to_string())?
         .unwrap_or_default();
     if !cfg.contains(&format!("'{ENTRY_ID}'")) {
         return Err(format!(

@@ -39,7 +39,7 @@ pub fn run(
     reason: &str,
     timeout: Duration,
 ) -> Result<usize, String> {
-    let dir = root.path(transition.dir());
+    let dir = transition.dir();
     let env = vec![
         (
             "UMM_TRANSITION".to_string(),
@@ -47,7 +47,7 @@ pub fn run(
         ),
         ("UMM_REASON".to_string(), reason.to_string()),
     ];
-    match tasks::run_dir(&dir, &env, timeout, tasks::DEFAULT_KILL_GRACE) {
+    match tasks::run_dir(root, &dir, &env, timeout, tasks::DEFAULT_KILL_GRACE) {
         Ok(done) => Ok(done.len()),
         Err(e) => {
             let what = match &e {

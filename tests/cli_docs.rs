@@ -5,6 +5,7 @@
 use serde_json::Value;
 use std::fs;
 use std::process::Command;
+use umm_testsupport::{help_subcommands as subcommands, long_options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_umm");
 
@@ -16,29 +17,6 @@ fn help(args: &[&str]) -> String {
     let o = Command::new(BIN).args(args).arg("--help").output().unwrap();
     assert!(o.status.success());
     String::from_utf8(o.stdout).unwrap()
-}
-
-/// The names listed under "Commands:" in a --help text.
-fn subcommands(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        // Wrapped descriptions continue on deeper-indented lines.
-        .filter(|l| !l[2..].starts_with(' '))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .filter(|c| c != "help")
-        .collect()
-}
-
-fn long_options(help: &str) -> Vec<String> {
-    help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
-        .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| {
-            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                .to_string()
-        })
-        .collect()
 }
 
 #[test]
@@ -59,7 +37,7 @@ fn every_subcommand_and_option_is_in_the_man_page() {
         assert!(man.contains(section), "umm.8.md lacks {section}");
     }
     let cmds = subcommands(&help(&[]));
-    assert_eq!(cmds, ["status", "on", "off", "enable", "disable"]);
+    assert_eq!(cmds, ["status", "on", "off", "enable", "disable", "host"]);
     for c in &cmds {
         assert!(
             man.contains(&format!("`umm {c}")),
@@ -83,7 +61,7 @@ fn every_subcommand_and_option_is_in_the_man_page() {
 fn exit_statuses_and_test_variables_are_documented() {
     let man = doc("umm.8.md");
     let exit = &man[man.find("## EXIT STATUS").unwrap()..];
-    for code in 0..=4 {
+    for code in [0, 1, 2, 3, 4, umm::cli::Exit::Internal as i32] {
         assert!(exit.contains(&format!("| {code} |")), "exit status {code}");
     }
     for v in [
@@ -95,6 +73,8 @@ fn exit_statuses_and_test_variables_are_documented() {
         "UMM_FAKE_SYSTEMD_FAILED",
         "UMM_TRANSITION",
         "UMM_REASON",
+        "UMM_FAKE_PANIC",
+        umm_core::tasks::ENV_TASK_PATH,
     ] {
         assert!(man.contains(&format!("`{v}")), "umm.8.md lacks {v}");
     }

@@ -24,7 +24,10 @@ fn vendor_file_matches_builtin_defaults() {
             }
         }
     }
-    for key in KEYS.iter().filter(|k| **k != "coordination") {
+    for key in KEYS
+        .iter()
+        .filter(|k| !matches!(**k, "coordination" | "pacemaker"))
+    {
         assert!(
             first.contains_key(*key),
             "dist/usr/lib/umm/umm.toml does not show '{key}'"

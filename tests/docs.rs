@@ -25,10 +25,10 @@ fn key_rows() -> Vec<(String, String)> {
 fn every_key_is_documented() {
     let rows = key_rows();
     for k in KEYS {
-        let name = if *k == "coordination" {
-            "[coordination]"
-        } else {
-            k
+        let name = match *k {
+            "coordination" => "[coordination]",
+            "pacemaker" => "[pacemaker]",
+            _ => k,
         };
         assert!(
             rows.iter().any(|(key, _)| key == name),
@@ -53,5 +53,65 @@ fn documented_defaults_are_the_builtin_defaults() {
     assert!(loaded.errors.is_empty(), "{:?}\n{toml_text}", loaded.errors);
     assert_eq!(loaded.config, Config::default(), "documented:\n{toml_text}");
     // And the file really set every key (so the comparison is not vacuous).
-    assert_eq!(loaded.origins.len(), KEYS.len() - 1, "{:?}", loaded.origins);
+    // Less the two tables, documented as absent.
+    assert_eq!(loaded.origins.len(), KEYS.len() - 2, "{:?}", loaded.origins);
+}
+
+/// The documented limits are the code's (issue 10): the longest duration,
+/// the largest config file, rebootmgr's panic exit code.
+#[test]
+fn documented_limits_are_the_codes() {
+    let conf = doc("configuration.md");
+    let days = umm_core::duration::MAX_SECS / 86400;
+    assert!(conf.contains(&format!("`\"{days}d\"`")), "max duration");
+    assert_eq!(
+        umm_core::duration::parse(&format!("{days}d")),
+        Ok(umm_core::duration::MAX)
+    );
+    let mib = umm_core::fsutil::Policy::CONFIG.max_bytes >> 20;
+    assert!(
+        conf.contains(&format!("larger than {mib} MiB")),
+        "config cap"
+    );
+    let rbm = doc("rebootmgr.md");
+    assert!(rbm.contains("| 70 | internal error |"));
+    assert!(rbm.contains(&umm_core::duration::MAX_SECS.to_string()));
+    let sec = doc("security.md");
+    for code in ["| 70 |", "UMM_TASK_PATH", "/dev/fd/N"] {
+        assert!(sec.contains(code), "security.md lacks {code}");
+    }
+}
+
+/// docs/pacemaker.md's keys table is `[pacemaker]`'s defaults: every key the
+/// code reads is documented, and the documented defaults parse to the
+/// built-in ones (as does an absent table).
+#[test]
+fn pacemaker_defaults_are_documented() {
+    use umm::cli::pacemaker::PacemakerConfig;
+    let text = doc("pacemaker.md");
+    let mut toml_text = String::new();
+    for l in text.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+        toml_text.push_str(&format!(
+            "{} = {}\n",
+            cells[1].trim_matches('`'),
+            cells[3].trim_matches('`')
+        ));
+    }
+    let table: toml::Table = toml_text.parse().unwrap();
+    assert_eq!(table.len(), 3, "{toml_text}");
+    assert_eq!(
+        PacemakerConfig::from_table(Some(&table)),
+        Ok(PacemakerConfig::default()),
+        "{toml_text}"
+    );
+    assert_eq!(
+        PacemakerConfig::from_table(None),
+        Ok(PacemakerConfig::default())
+    );
+    // The example block shows the same defaults.
+    assert!(
+        text.contains(&format!("[pacemaker]\n{toml_text}")),
+        "the example differs:\n{toml_text}"
+    );
 }

@@ -4,7 +4,7 @@
 //! durations, config files incl. the legacy `/etc/umm.conf`), asserting that
 //! none panics. Deterministic (fixed seeds), so a failure reproduces; set
 //! `UMM_FUZZ_CASES=<n>` for a longer run. The coverage-guided equivalent is
-//! `fuzz/` (cargo-fuzz, needs a nightly toolchain).
+//! `fuzz/` (AFL++ through cargo-afl on stable Rust: `fuzz/run.sh SECONDS`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

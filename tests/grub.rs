@@ -31,6 +31,7 @@ fn run_55(menu: &str, rc: i32) -> (bool, String, String) {
     fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
     let o = Command::new(repo().join("grub.d/55_umm"))
         .env("UMM_GRUB_SOURCE", &src)
+        .env("UMM_GRUB_REQUIRE", &src)
         .output()
         .unwrap();
     (
@@ -178,6 +179,7 @@ fn failing_or_missing_source_prints_nothing_and_succeeds() {
     assert!(err.contains("failed"), "{err}");
     let o = Command::new(repo().join("grub.d/55_umm"))
         .env("UMM_GRUB_SOURCE", Path::new("/nonexistent/10_linux"))
+        .env("UMM_GRUB_REQUIRE", "/bin/sh")
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -202,4 +204,28 @@ fn negative_control_grub_script_check_rejects_broken_output() {
         grub_script_check(&broken).is_err(),
         "unbalanced quote accepted"
     );
+}
+
+/// `dpkg -r umm` leaves the conffile /etc/grub.d/55_umm behind: without umm
+/// it must print nothing (no maintenance entry for a removed package).
+#[test]
+fn without_umm_installed_prints_nothing() {
+    let menu = fs::read_to_string(repo().join("tests/grub/debian-bios.cfg")).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("10_linux");
+    fs::write(&src, format!("#!/bin/sh\ncat <<'EOF'\n{menu}EOF\n")).unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |require: &Path| {
+        Command::new(repo().join("grub.d/55_umm"))
+            .env("UMM_GRUB_SOURCE", &src)
+            .env("UMM_GRUB_REQUIRE", require)
+            .output()
+            .unwrap()
+    };
+    let gone = run(&d.path().join("usr/sbin/umm"));
+    assert!(gone.status.success());
+    assert_eq!(String::from_utf8_lossy(&gone.stdout), "");
+    // Control: the same source with umm present gives the entries.
+    let there = run(&src);
+    assert!(String::from_utf8_lossy(&there.stdout).contains("umm=1"));
 }

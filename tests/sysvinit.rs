@@ -182,3 +182,53 @@ fn init_script_has_lsb_header_and_usage() {
         assert!(st.success(), "{s}: syntax");
     }
 }
+
+/// Issue 10, finding 6, on sysvinit's pause point: a FIFO where umm-pause
+/// reads (the recorded decision, the command line) must not hang the boot.
+/// Before, `grep`/`cat` blocked on it for ever.
+#[test]
+fn fifos_where_umm_pause_reads_do_not_hang_it() {
+    let mkfifo = |p: &Path| {
+        let _ = fs::remove_file(p);
+        let c = std::ffi::CString::new(p.as_os_str().to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "{p:?}");
+    };
+    let run = |f: &FakeRoot, cmdline: &str| {
+        Command::new(repo("initscripts/umm-pause"))
+            .env("UMM_ROOT", f.path())
+            .env("UMM_BIN", UMM)
+            .env("SYSTEMD_PROC_CMDLINE", cmdline)
+            .env_remove("UMM_DECISION")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let deadline = |what: &str, done: &mut dyn FnMut() -> bool| {
+        let t = Instant::now();
+        while !done() {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what}: hung");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // A FIFO at /run/umm/boot: not read; the boot goes on.
+    let f = fake("root=/dev/vda");
+    fs::create_dir_all(f.p("run/umm")).unwrap();
+    mkfifo(&f.p("run/umm/boot"));
+    let mut child = run(&f, "root=/dev/vda");
+    deadline("FIFO at /run/umm/boot", &mut || {
+        child.try_wait().unwrap().is_some()
+    });
+
+    // A FIFO at /proc/cmdline in maintenance mode: the getty still comes
+    // up (on tty1), then 'umm off' resumes.
+    let f = fake("umm=1");
+    mkfifo(&f.p("proc/cmdline"));
+    let mut child = run(&f, "umm=1");
+    deadline("FIFO at /proc/cmdline", &mut || {
+        f.log().contains("getty -L 38400 tty1")
+    });
+    fs::write(f.p("run/umm/resumed"), "").unwrap();
+    deadline("resume", &mut || child.try_wait().unwrap().is_some());
+}

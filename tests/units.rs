@@ -2,7 +2,9 @@
 //! a root holding this machine's systemd units plus ours installed by
 //! scripts/install.sh (so dependencies like sysinit.target resolve and our
 //! ExecStart= binaries exist). A deliberately broken unit must fail the same
-//! check, so this test cannot pass by verifying nothing.
+//! check, so this test cannot pass by verifying nothing. The man pages are
+//! rendered into the same root (scripts/man.sh) and verify checks that every
+//! Documentation=man:… page exists (no --man=no).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,14 @@ fn verify_root() -> FakeRoot {
         .status()
         .unwrap();
     assert!(st.success(), "scripts/install.sh failed");
+    let st = Command::new(repo().join("scripts/man.sh"))
+        .arg(root.path().join("usr/share/man"))
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "scripts/man.sh failed (pandoc: scripts/test-deps.sh)"
+    );
     // The host's units, without replacing ours.
     let unit_dir = root.path().join("usr/lib/systemd/system");
     for host in ["/usr/lib/systemd/system", "/lib/systemd/system"] {
@@ -72,8 +82,10 @@ fn verify_root() -> FakeRoot {
 
 fn verify(root: &Path, units: &[String]) -> (bool, String) {
     let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
+        .arg("verify")
         .arg(format!("--root={}", root.display()))
+        // `man` as verify runs it finds the pages of this root.
+        .env("MANPATH", root.join("usr/share/man"))
         .args(units)
         .current_dir(root)
         .output()
@@ -103,6 +115,13 @@ fn shipped_units_pass_systemd_analyze_verify() {
             "{want} missing from units/"
         );
     }
+    for u in &units {
+        let text = fs::read_to_string(repo().join("units").join(u)).unwrap();
+        assert!(
+            text.lines().any(|l| l.starts_with("Documentation=man:")),
+            "{u} has no Documentation=man:…"
+        );
+    }
     let root = verify_root();
     let (ok, out) = verify(root.path(), &units);
     assert!(ok, "systemd-analyze verify failed:\n{out}");
@@ -127,6 +146,17 @@ fn shipped_units_pass_systemd_analyze_verify() {
     .unwrap();
     let (ok, out) = verify(root.path(), &["umm-broken-control.service".to_string()]);
     assert!(!ok, "systemd-analyze verify accepted a broken unit:\n{out}");
+    // And the man check is on: a page that is not installed fails too.
+    fs::write(
+        root.path().join("usr/lib/systemd/system/umm-man-control.service"),
+        "[Unit]\nDocumentation=man:umm-no-such-page(8)\n[Service]\nType=oneshot\nExecStart=/usr/sbin/umm status\n",
+    )
+    .unwrap();
+    let (ok, out) = verify(root.path(), &["umm-man-control.service".to_string()]);
+    assert!(
+        !ok,
+        "systemd-analyze verify accepted a missing man page:\n{out}"
+    );
 }
 
 #[test]

@@ -4,14 +4,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use log::LevelFilter;
 use std::process::ExitCode;
 use umm::boot;
-use umm::cli::{self, init, off::OffArgs, on::OnArgs, CliResult};
+use umm::cli::{self, init, off::OffArgs, on::OnArgs, CliResult, Exit};
+use umm::{errln, outln};
 use umm_core::logger::{self, Sink};
 use umm_core::paths::Root;
 
 #[derive(Parser)]
 #[command(
     name = "umm",
-    version,
+    version = env!("UMM_LONG_VERSION"),
     about = "Maintenance mode for Linux servers",
     long_about = "Maintenance mode (MM) for Linux servers: a boot that pauses at umm.target with only \
 the network and sshd running. 'umm on' reboots into it, 'umm off' resumes the paused boot \
@@ -49,6 +50,10 @@ enum Cmd {
         /// request; refused where GRUB cannot clear next_entry at boot.
         #[arg(long, conflicts_with_all = ["replace_command", "command"])]
         via_grub: bool,
+        /// Words before '--': never taken as the command (refused with a
+        /// hint), so that an option of the command is never taken as umm's.
+        #[arg(hide = true, value_name = "WORD", allow_hyphen_values = true)]
+        stray: Vec<String>,
         /// Command to run once maintenance mode is reached (an argv list,
         /// not passed through a shell; write 'sh -c "..."' for one).
         #[arg(last = true, value_name = "COMMAND")]
@@ -75,9 +80,15 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Compute-host maintenance on OpenStack Nova: drain a host and hand it back (docs/compute-host.md).
+    #[command(subcommand)]
+    Host(umm_compute::cli::HostCmd),
     /// Boot-time steps run by the init system's units (not for interactive use).
     #[command(subcommand, hide = true)]
     Boot(BootCmd),
+    /// Print the completion script for SHELL (bash, zsh, fish) on stdout (the package installs them).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -100,12 +111,28 @@ enum BootCmd {
     Wait,
     /// Sleep counter_reset_time, then mark the boot stable (sysvinit/upstart).
     WaitStable,
-    /// After 'umm off' with [coordination]: release Consul node maintenance and the
-    /// slot once this node's checks pass (umm-coordination.service).
+    /// With [coordination] (umm-coordination.service): after 'umm off', release Consul
+    /// node maintenance and the slot once this node's checks pass; in a maintenance
+    /// boot entered by umm=1 or a reboot loop, set both (announce it).
     CoordinationLeave,
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug: it must never exit with one of the documented
+    // statuses (clap's 2, or Rust's default 101), and it says so.
+    std::panic::set_hook(Box::new(|info| {
+        errln!(
+            "umm: internal error (a bug; please report it): {info}; exit status {}",
+            Exit::Internal as u8
+        );
+    }));
+    match std::panic::catch_unwind(real_main) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(Exit::Internal as u8),
+    }
+}
+
+fn real_main() -> ExitCode {
     let cli = Cli::parse();
     // What the libraries log (a hook killed at its timeout, …); the
     // commands' own messages are printed by the commands.
@@ -114,15 +141,42 @@ fn main() -> ExitCode {
         Sink::Stderr,
         logger::level_from_env(LevelFilter::Warn),
     );
+    if std::env::var_os("UMM_FAKE_PANIC").is_some() {
+        panic!("UMM_FAKE_PANIC is set (test hook)");
+    }
     let root = Root::from_env();
+    let read_only = matches!(cli.command, Cmd::Status { .. });
     let result: CliResult = match cli.command {
         Cmd::Boot(b) => return run_boot(root, b),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "umm", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Cmd::Host(h) => {
+            return match umm_compute::cli::run(&root, h) {
+                Ok(code) => ExitCode::from(code as u8),
+                Err(e) => {
+                    eprintln!("umm: {}", e.message);
+                    ExitCode::from(e.exit as u8)
+                }
+            }
+        }
         Cmd::Status { json } => cli::status::run(&root, json),
+        Cmd::On { stray, .. } if !stray.is_empty() => Err(cli::CliError {
+            exit: Exit::Usage,
+            message: format!(
+                "'{}' is not an option of 'umm on': put the command to run in maintenance mode after '--', e.g. 'umm on -- {}' (see 'umm on --help')",
+                stray.join(" "),
+                cli::show_argv(&stray)
+            ),
+        }),
         Cmd::On {
             no_reboot,
             replace_command,
             skip_hooks,
             via_grub,
+            stray: _,
             command,
         } => cli::on::run(
             &root,
@@ -151,57 +205,106 @@ fn main() -> ExitCode {
         Cmd::Enable => cli::switch::run(&root, true, false),
         Cmd::Disable { force } => cli::switch::run(&root, false, force),
     };
+    // Every command but status may have changed the state (docs/metrics.md);
+    // only root's can (another user's was refused).
+    if !read_only && cli::euid() == 0 {
+        umm::metrics::refresh(&root, false);
+    }
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("umm: {}", e.message);
+            errln!("umm: {}", e.message);
             ExitCode::from(e.exit as u8)
         }
     }
 }
 
 fn run_boot(root: Root, cmd: BootCmd) -> ExitCode {
+    let code = run_boot_step(root.clone(), cmd);
+    // At boot and after every boot step (docs/metrics.md); never fatal.
+    umm::metrics::refresh(&root, true);
+    code
+}
+
+fn run_boot_step(root: Root, cmd: BootCmd) -> ExitCode {
     let ctx = boot::Ctx::load(root);
     for e in &ctx.loaded.errors {
-        eprintln!("umm: config: {e}");
+        errln!("umm: config: {e}");
     }
     let result = match cmd {
         BootCmd::Record => {
             boot::record(&ctx, std::env::var("UMM_DECISION").ok().as_deref()).map(|(_, notes)| {
                 for n in notes {
-                    println!("{n}");
+                    outln!("{n}");
                 }
             })
         }
         BootCmd::Clean | BootCmd::Stable => boot::close(&ctx).map(|closed| {
             if closed {
-                println!("boot closed cleanly; unclean-boot count reset");
+                outln!("boot closed cleanly; unclean-boot count reset");
             } else {
-                println!("nothing to close (maintenance mode holds the count, or umm is disabled)");
+                outln!("nothing to close (maintenance mode holds the count, or umm is disabled)");
             }
         }),
         BootCmd::CoordinationLeave => {
-            return match cli::coord::leave_pending(&ctx.root, &ctx.loaded) {
-                Ok(true) => {
-                    println!(
+            // [pacemaker]'s standby first (in normal operation only), then
+            // [coordination]; either failing fails the unit, which retries both.
+            let mut pacemaker_failed = false;
+            if !cli::Snapshot::read(&ctx.root).in_maintenance() {
+                match cli::pacemaker::leave(&ctx.root, &ctx.loaded) {
+                    Ok(Some(node)) => outln!("[pacemaker]: {node} is out of standby"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        errln!("umm: [pacemaker]: {e}; retried by umm-coordination.service");
+                        pacemaker_failed = true;
+                    }
+                }
+            }
+            let fail = |code: ExitCode| {
+                if pacemaker_failed {
+                    ExitCode::FAILURE
+                } else {
+                    code
+                }
+            };
+            return fail(match cli::coord::sync(&ctx.root, &ctx.loaded) {
+                Ok(cli::coord::Synced::Released) => {
+                    outln!(
                         "[coordination]: checks pass; Consul node maintenance off, slot released"
                     );
                     ExitCode::SUCCESS
                 }
-                Ok(false) => {
-                    println!("[coordination]: nothing to release");
+                Ok(cli::coord::Synced::Announced(reason)) => {
+                    outln!("[coordination]: announced: Consul node maintenance ({reason}) and the group's slot");
+                    ExitCode::SUCCESS
+                }
+                Ok(cli::coord::Synced::Nothing) => {
+                    outln!("[coordination]: nothing to release");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("umm: {}", e.message);
+                    errln!("umm: {}", e.message);
                     ExitCode::from(e.exit as u8)
                 }
-            };
+            });
         }
-        BootCmd::RunCommand => boot::run_command(&ctx).map(|r| match r {
-            Some(code) => println!("scheduled command finished with exit status {code}"),
-            None => println!("no scheduled command to run"),
-        }),
+        BootCmd::RunCommand => match boot::run_command(&ctx) {
+            Ok(Some(0)) => {
+                outln!("scheduled command finished with exit status 0");
+                Ok(())
+            }
+            // The unit (umm-command.service) fails, so the failure shows
+            // in systemctl and the journal as well as in 'umm status'.
+            Ok(Some(code)) => Err(std::io::Error::other(format!(
+                "the scheduled command failed with exit status {code}; its output is in {}",
+                ctx.state_dir().join(boot::COMMAND_OUTPUT).display()
+            ))),
+            Ok(None) => {
+                outln!("no scheduled command to run");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
         BootCmd::Wait => {
             umm::sysv::wait_resumed(&ctx.root, umm::sysv::POLL);
             Ok(())
@@ -211,7 +314,7 @@ fn run_boot(root: Root, cmd: BootCmd) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("umm: {e}");
+            errln!("umm: {e}");
             ExitCode::FAILURE
         }
     }

@@ -32,7 +32,7 @@ fn config(loaded: &Loaded) -> Result<Option<CoordinationConfig>, CliError> {
 }
 
 fn node_name(cfg: &CoordinationConfig) -> Result<String, CliError> {
-    Consul::from_env(cfg.consul.as_deref()).agent_node_name().map_err(|e| {
+    Consul::from_env(cfg.consul.as_deref()).and_then(|c| c.agent_node_name()).map_err(|e| {
         CliError::failed(format!(
             "[coordination]: cannot ask the local Consul agent for this node's name: {e}; nothing changed. Start the agent, or remove [coordination]"
         ))
@@ -59,7 +59,7 @@ pub fn enter(loaded: &Loaded) -> Result<(), CliError> {
             )),
         }
     })?;
-    println!("[coordination]: took a reboot slot and set Consul node maintenance for {node}");
+    crate::outln!("[coordination]: took a reboot slot and set Consul node maintenance for {node}");
     Ok(())
 }
 
@@ -79,12 +79,52 @@ pub fn defer_leave(root: &Root, loaded: &Loaded) -> Result<(), CliError> {
         0o644,
     )
     .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
-    println!("[coordination]: Consul node maintenance and the slot are released once this node's checks pass (umm-coordination.service)");
+    crate::outln!("[coordination]: Consul node maintenance and the slot are released once this node's checks pass (umm-coordination.service)");
     Ok(())
 }
 
-/// `umm boot coordination-leave`: release once the node is healthy.
-pub fn leave_pending(root: &Root, loaded: &Loaded) -> Result<bool, CliError> {
+/// What `umm boot coordination-leave` (umm-coordination.service) did.
+pub enum Synced {
+    Released,
+    Announced(String),
+    Nothing,
+}
+
+/// `umm boot coordination-leave`, in every boot (umm-coordination.service is
+/// wanted by multi-user.target and umm.target): after `umm off`, release
+/// once the node is healthy; in a maintenance boot nobody announced through
+/// `umm on` (`umm=1`, a reboot loop), announce it: Consul node maintenance
+/// with the reason, and the group's slot. An error makes the unit fail; it
+/// is restarted (Restart=on-failure) until it succeeds.
+pub fn sync(root: &Root, loaded: &Loaded) -> Result<Synced, CliError> {
+    if leave_pending(root, loaded)? {
+        return Ok(Synced::Released);
+    }
+    let snap = super::Snapshot::read(root);
+    let (Some(cfg), Some(why)) = (config(loaded)?, snap.reason()) else {
+        return Ok(Synced::Nothing);
+    };
+    let node = node_name(&cfg)?;
+    // `umm on`'s own reason for a requested MM, so announcing it again
+    // changes nothing.
+    let reason = match why {
+        "cmdline" => format!("umm: maintenance mode on {node} (umm=1 on the kernel command line)"),
+        "reboot-loop" => format!(
+            "umm: maintenance mode on {node} (after a reboot loop: {} unclean boots)",
+            snap.state.state.unclean_boots
+        ),
+        _ => format!("umm: maintenance mode on {node}"),
+    };
+    coordination::announce_maintenance(&cfg, &node, &reason).map_err(|e| {
+        CliError::failed(format!(
+            "[coordination]: announcing this maintenance boot ({reason}): {e}; retried by umm-coordination.service (this boot stays in maintenance mode either way)"
+        ))
+    })?;
+    Ok(Synced::Announced(reason))
+}
+
+/// After `umm off`: release once the node is healthy.
+fn leave_pending(root: &Root, loaded: &Loaded) -> Result<bool, CliError> {
     let path = pending_path(root, loaded);
     if !path.exists() {
         return Ok(false);

@@ -64,7 +64,9 @@ pub fn select(root: &Root) -> Box<dyn InitSystem> {
     } else if Path::new("/run/systemd/system").is_dir() {
         Box::new(SystemdInit)
     } else {
-        Box::new(OtherInit)
+        Box::new(OtherInit {
+            upstart: is_upstart(),
+        })
     };
     match fake_reboot {
         Some(log) => Box::new(FakeReboot { inner, log }),
@@ -242,20 +244,121 @@ pub fn real_default_target(root: &Root, reported: &str, notes: &mut Vec<String>)
     target
 }
 
-/// A non-systemd init (the sysvinit PID-1 shim): the paused boot step polls
-/// `/run/umm/resumed`, which `umm off` has already written.
-pub struct OtherInit;
+/// Upstart listens on the abstract socket `@/com/ubuntu/upstart`.
+pub fn is_upstart() -> bool {
+    proc_read("/proc/net/unix").is_some_and(|t| {
+        String::from_utf8_lossy(&t)
+            .lines()
+            .any(|l| l.ends_with(" @/com/ubuntu/upstart"))
+    })
+}
+
+/// A kernel file under /proc, through the one safe reader (bounded at
+/// 16 MiB: /proc/net/unix grows with the sockets; procfs files report size
+/// 0). None when it is missing or unreadable.
+fn proc_read(path: impl AsRef<Path>) -> Option<Vec<u8>> {
+    umm_core::fsutil::read_bounded(
+        &Root::new("/"),
+        path.as_ref(),
+        &umm_core::fsutil::Policy::KERNEL.with_max(16 << 20),
+    )
+    .ok()
+    .flatten()
+}
+
+/// sysvinit or upstart: the paused boot step (inittab's `umm-pause`, upstart's
+/// `umm-maintenance`) polls `/run/umm/resumed`, which `umm off` has already
+/// written; `resume` waits until the runlevel is up.
+pub struct OtherInit {
+    pub upstart: bool,
+}
+
+/// The runlevel is up: the pause step (`umm boot wait`) has returned, the
+/// runlevel (`runlevel`) is 2-5 and its `/etc/init.d/rc` has finished.
+fn runlevel_up() -> bool {
+    let mut pausing = false;
+    let mut rc = false;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(cmd) = proc_read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).filter(|a| !a.is_empty()).collect();
+            if args.len() >= 3 && args[args.len() - 2..] == [&b"boot"[..], &b"wait"[..]] {
+                pausing = true;
+            }
+            if args.iter().any(|a| *a == b"/etc/init.d/rc") {
+                rc = true;
+            }
+        }
+    }
+    if pausing || rc {
+        return false;
+    }
+    std::process::Command::new("runlevel")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(1)
+                .map(str::to_string)
+        })
+        .is_some_and(|l| matches!(l.as_str(), "2" | "3" | "4" | "5"))
+}
 
 impl InitSystem for OtherInit {
     fn name(&self) -> &'static str {
-        "sysvinit"
+        if self.upstart {
+            "upstart"
+        } else {
+            "sysvinit"
+        }
     }
 
     fn resume(&self) -> Result<Resumed, CliError> {
+        let step = if self.upstart {
+            "the umm-maintenance job emits `umm`, rc-sysinit starts the runlevel"
+        } else {
+            "the inittab entry returns, the runlevel's rc starts"
+        };
+        let mut notes = vec![format!("wrote /run/umm/resumed; {step}")];
+        println!("waiting for the default runlevel ({}) ...", self.name());
+        let start = std::time::Instant::now();
+        // Two checks in a row a second apart: a pause step that has just
+        // returned may not have spawned the runlevel's rc yet.
+        let mut ok_in_a_row = 0;
+        while start.elapsed() < RESUME_TIMEOUT {
+            if runlevel_up() {
+                ok_in_a_row += 1;
+                if ok_in_a_row == 2 {
+                    notes.push(format!(
+                        "the runlevel's rc finished after {} s",
+                        start.elapsed().as_secs()
+                    ));
+                    return Ok(Resumed {
+                        target: "the default runlevel".into(),
+                        reached: true,
+                        notes,
+                        failed_units: Vec::new(),
+                    });
+                }
+            } else {
+                ok_in_a_row = 0;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        notes.push(format!(
+            "the runlevel was not up after {} s ('runlevel', 'ps ax')",
+            RESUME_TIMEOUT.as_secs()
+        ));
         Ok(Resumed {
             target: "the default runlevel".into(),
-            reached: true,
-            notes: vec!["wrote /run/umm/resumed; the paused boot step continues the boot".into()],
+            reached: false,
+            notes,
             failed_units: Vec::new(),
         })
     }

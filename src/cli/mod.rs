@@ -10,6 +10,7 @@ pub mod coord;
 pub mod init;
 pub mod off;
 pub mod on;
+pub mod pacemaker;
 pub mod status;
 pub mod switch;
 
@@ -35,6 +36,9 @@ pub enum Exit {
     Refused = 3,
     /// Not permitted: a mutating command run by a user other than root.
     NotRoot = 4,
+    /// Internal error: umm panicked (a bug). Never one of the statuses
+    /// above, so a script cannot mistake it for a refusal (EX_SOFTWARE).
+    Internal = 70,
 }
 
 /// An error that carries its exit status and says what to do next.
@@ -179,7 +183,7 @@ impl Snapshot {
 /// node gets out of trouble), but say so first.
 pub fn report_config_problems(snap: &Snapshot) {
     for e in &snap.loaded.errors {
-        eprintln!("umm: warning: config: {e} (see 'umm status')");
+        crate::errln!("umm: warning: config: {e} (see 'umm status')");
     }
 }
 
@@ -236,7 +240,7 @@ pub fn update_state<T>(
     let done = state::update_locked(lock, &snap.root, &snap.loaded.config.state_dir, change)
         .map_err(|e| CliError::failed(format!("{e}; {then}")))?;
     if let Some(p) = done.problem {
-        eprintln!("umm: warning: state: {p}; started from an empty state");
+        crate::errln!("umm: warning: state: {p}; started from an empty state");
     }
     Ok(done.value)
 }
@@ -267,27 +271,7 @@ fn user_name(uid: u32) -> Option<String> {
     Some(name.to_string_lossy().into_owned())
 }
 
-/// `2026-11-21 09:30:00 UTC` (no time-zone database needed).
-pub fn format_time(unix: u64) -> String {
-    let days = (unix / 86400) as i64;
-    let secs = unix % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
+pub use umm_core::fsutil::format_time;
 
 /// Shell-like rendering of an argv list for messages (never executed).
 pub fn show_argv(argv: &[String]) -> String {
@@ -309,13 +293,6 @@ pub fn show_argv(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(format_time(1_795_253_400), "2026-11-21 09:30:00 UTC");
-    }
 
     #[test]
     fn quotes_argv_for_display() {

@@ -36,7 +36,7 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
         // safe and needs no hooks (they ran, and the state is already updated).
         let resumed = snap.runtime.resumed && snap.boot_maintenance.is_some();
         if !args.reboot && resumed && args.retry {
-            println!(
+            crate::outln!(
                 "this boot was already resumed with 'umm off'; starting the default target again"
             );
             return resume(init);
@@ -57,12 +57,12 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
     let reason = snap.reason().unwrap_or("requested");
     let cfg = &snap.loaded.config;
     if args.skip_hooks {
-        println!("skipping the pre-off hooks (--skip-hooks)");
+        crate::outln!("skipping the pre-off hooks (--skip-hooks)");
     } else {
         let n = hooks::run(root, Transition::Off, reason, cfg.hook_timeout)
             .map_err(CliError::failed)?;
         if n > 0 {
-            println!("ran {n} pre-off hook(s)");
+            crate::outln!("ran {n} pre-off hook(s)");
         }
     }
 
@@ -87,17 +87,24 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
         ),
     )?;
     if let Some(r) = &pending {
-        println!(
+        crate::outln!(
             "cleared the maintenance request made {} by {}",
             format_time(r.requested_at),
             r.requested_by
         );
     }
-    println!("unclean-boot count reset");
+    crate::outln!("unclean-boot count reset");
+    if super::pacemaker::standby_pending(root, &snap.loaded) {
+        if in_mm {
+            crate::outln!("[pacemaker]: the node leaves Pacemaker standby once its pacemaker is back in the cluster (umm-coordination.service)");
+        } else {
+            super::pacemaker::leave_now(root, &snap.loaded);
+        }
+    }
     super::coord::defer_leave(root, &snap.loaded)?;
 
     if args.reboot {
-        println!("rebooting into normal operation");
+        crate::outln!("rebooting into normal operation");
         let how = init.reboot().map_err(|e| CliError {
             message: format!(
                 "{}; the request and the count are already cleared, so any reboot now boots normally",
@@ -105,11 +112,13 @@ pub fn run(root: &Root, args: &OffArgs, init: &dyn InitSystem) -> CliResult {
             ),
             ..e
         })?;
-        println!("{how}");
+        crate::outln!("{how}");
         return Ok(Exit::Ok);
     }
     if !in_mm {
-        println!("maintenance mode request cancelled; this boot continues in normal operation");
+        crate::outln!(
+            "maintenance mode request cancelled; this boot continues in normal operation"
+        );
         return Ok(Exit::Ok);
     }
     let marker = format!("time={now}\nboot_id={}\n", snap.boot_id);
@@ -133,7 +142,7 @@ fn grub_selections(root: &Root) -> (Option<grub::Env>, Vec<(&'static str, String
         }
         Ok(None) => (None, Vec::new()),
         Err(e) => {
-            eprintln!("umm: warning: {e}; GRUB's boot entry selection not checked");
+            crate::errln!("umm: warning: {e}; GRUB's boot entry selection not checked");
             (None, Vec::new())
         }
     }
@@ -152,7 +161,7 @@ fn clear_grub(
         } else {
             "with GRUB_DEFAULT=saved every boot would have been maintenance mode"
         };
-        println!(
+        crate::outln!(
             "GRUB's {var} in {} points at the maintenance entry {entry}: {what}",
             env.path.display()
         );
@@ -165,7 +174,7 @@ fn clear_grub(
     })?;
     if !sel.is_empty() {
         let names: Vec<&str> = sel.iter().map(|(n, _)| *n).collect();
-        println!("cleared {} (grub-editenv)", names.join(" and "));
+        crate::outln!("cleared {} (grub-editenv)", names.join(" and "));
     }
     Ok(())
 }
@@ -173,14 +182,14 @@ fn clear_grub(
 fn resume(init: &dyn InitSystem) -> CliResult {
     let r = init.resume()?;
     for n in &r.notes {
-        println!("{n}");
+        crate::outln!("{n}");
     }
     if !r.failed_units.is_empty() {
-        println!("failed units: {}", r.failed_units.join(" "));
-        println!("  inspect with 'systemctl status <unit>' and 'journalctl -b -u <unit>'");
+        crate::outln!("failed units: {}", r.failed_units.join(" "));
+        crate::outln!("  inspect with 'systemctl status <unit>' and 'journalctl -b -u <unit>'");
     }
     if r.reached {
-        println!("left maintenance mode: {} is up", r.target);
+        crate::outln!("left maintenance mode: {} is up", r.target);
         Ok(Exit::Ok)
     } else {
         Err(CliError::failed(format!(

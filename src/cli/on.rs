@@ -68,11 +68,11 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
         };
         save_request(&lock, &snap, |st| st.replace_request(req))?;
         match &command {
-            Some(c) => println!(
+            Some(c) => crate::outln!(
                 "already in maintenance mode (reason: {reason}); the scheduled command is now: {}\nrun it now with 'systemctl start umm-command.service' (it also runs at the next boot into maintenance mode)",
                 show_argv(c)
             ),
-            None => println!(
+            None => crate::outln!(
                 "already in maintenance mode (reason: {reason}); the scheduled command is removed"
             ),
         }
@@ -93,7 +93,7 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
                     old.requested_by
                 )));
             }
-            println!(
+            crate::outln!(
                 "a maintenance request made {} by {} is already pending (its reboot has not happened)",
                 format_time(old.requested_at),
                 old.requested_by
@@ -117,8 +117,8 @@ pub fn run(root: &Root, args: &OnArgs, init: &dyn InitSystem) -> CliResult {
     let now = fsutil::now_unix();
     save_request(&lock, &snap, |st| st.request_maintenance(req, now))?;
     match scheduled {
-        Some(c) => println!("maintenance mode requested; scheduled command: {c}"),
-        None => println!("maintenance mode requested"),
+        Some(c) => crate::outln!("maintenance mode requested; scheduled command: {c}"),
+        None => crate::outln!("maintenance mode requested"),
     }
     reboot_unless(args.no_reboot, init)
 }
@@ -142,7 +142,7 @@ fn via_grub(root: &Root, args: &OnArgs, snap: &Snapshot, init: &dyn InitSystem) 
             env.path.display()
         ))
     })?;
-    println!(
+    crate::outln!(
         "GRUB boots the maintenance entry {} once: next_entry={} in {}",
         grub::ENTRY_ID,
         grub::ENTRY_ID,
@@ -151,7 +151,8 @@ fn via_grub(root: &Root, args: &OnArgs, snap: &Snapshot, init: &dyn InitSystem) 
     reboot_unless(args.no_reboot, init)
 }
 
-/// The pre-on hooks (with `UMM_REASON=reason`), then `[coordination]`'s slot.
+/// The pre-on hooks (with `UMM_REASON=reason`), then `[pacemaker]`'s
+/// standby, then `[coordination]`'s slot (a refused slot undoes the standby).
 fn hooks_and_slot(
     root: &Root,
     args: &OnArgs,
@@ -159,7 +160,7 @@ fn hooks_and_slot(
     reason: &str,
 ) -> Result<(), CliError> {
     if args.skip_hooks {
-        println!("skipping the pre-on hooks (--skip-hooks)");
+        crate::outln!("skipping the pre-on hooks (--skip-hooks)");
     } else {
         let n = hooks::run(
             root,
@@ -169,20 +170,25 @@ fn hooks_and_slot(
         )
         .map_err(CliError::failed)?;
         if n > 0 {
-            println!("ran {n} pre-on hook(s)");
+            crate::outln!("ran {n} pre-on hook(s)");
         }
     }
-    super::coord::enter(&snap.loaded)
+    super::pacemaker::enter(root, &snap.loaded)?;
+    super::coord::enter(&snap.loaded).inspect_err(|_| {
+        if super::pacemaker::standby_pending(root, &snap.loaded) {
+            super::pacemaker::leave_now(root, &snap.loaded);
+        }
+    })
 }
 
 fn reboot_unless(no_reboot: bool, init: &dyn InitSystem) -> CliResult {
     if no_reboot {
-        println!("the next boot enters maintenance mode (--no-reboot: reboot when ready; cancel with 'umm off')");
+        crate::outln!("the next boot enters maintenance mode (--no-reboot: reboot when ready; cancel with 'umm off')");
         return Ok(Exit::Ok);
     }
-    println!("rebooting into maintenance mode");
+    crate::outln!("rebooting into maintenance mode");
     let how = init.reboot()?;
-    println!("{how}");
+    crate::outln!("{how}");
     Ok(Exit::Ok)
 }
 

@@ -8,6 +8,7 @@ use super::{format_time, show_argv, CliError, CliResult, Exit, Mode, Snapshot};
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use umm_core::fsutil;
 use umm_core::paths::Root;
 use umm_core::state;
 
@@ -150,7 +151,7 @@ pub fn collect(root: &Root, is_root: bool) -> Status {
             exit_status: r.exit_status,
             output_file: r.output_file.clone(),
             output: if is_root {
-                output_tail(&root.path(&r.output_file))
+                output_tail(root, Path::new(&r.output_file))
             } else {
                 None
             },
@@ -213,9 +214,11 @@ fn moved_aside(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The last lines of a file, reading at most its last 64 KiB.
-fn output_tail(path: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(path).ok()?;
+/// The last lines of a file, reading at most its last 64 KiB. Opened like
+/// the state (regular file, not a link, trusted chain), never blocking.
+fn output_tail(root: &Root, abs: &Path) -> Option<String> {
+    let policy = fsutil::Policy::STATE.with_max(u64::MAX);
+    let mut f = fsutil::open_file(root, abs, &policy).ok()??.file;
     let len = f.metadata().ok()?.len();
     let start = len.saturating_sub(OUTPUT_TAIL_BYTES);
     f.seek(SeekFrom::Start(start)).ok()?;
@@ -264,6 +267,17 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
+/// Where this boot paused, in the words of the running init system.
+fn paused_explain() -> &'static str {
+    if Path::new("/run/systemd/system").is_dir() {
+        "this boot paused at umm.target (network and sshd only); leave with 'umm off' (resume now) or 'umm off reboot'"
+    } else if super::init::is_upstart() {
+        "this boot paused before the runlevel (upstart job umm-maintenance: network, sshd and a getty only); leave with 'umm off' (resume now) or 'umm off reboot'"
+    } else {
+        "this boot paused before the runlevel (inittab entry umm-pause: network, sshd and a getty only); leave with 'umm off' (resume now) or 'umm off reboot'"
+    }
+}
+
 pub fn render(s: &Status) -> String {
     use std::fmt::Write;
     let mut o = String::new();
@@ -272,8 +286,10 @@ pub fn render(s: &Status) -> String {
         (m, _) => writeln!(o, "mode: {m}"),
     };
     let explain = match s.mode {
-        "maintenance" => "this boot paused at umm.target (network and sshd only); leave with 'umm off' (resume now) or 'umm off reboot'",
-        "entering" => "maintenance mode is requested: the next boot enters it; cancel with 'umm off'",
+        "maintenance" => paused_explain(),
+        "entering" => {
+            "maintenance mode is requested: the next boot enters it; cancel with 'umm off'"
+        }
         "resumed" => "maintenance mode was left with 'umm off' during this boot",
         "disabled" => "umm does nothing at boot; turn it on with 'umm enable'",
         _ => "normal operation; enter maintenance mode with 'umm on'",

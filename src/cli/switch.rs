@@ -69,20 +69,22 @@ pub fn run(root: &Root, enable: bool, force: bool) -> CliResult {
         )?;
     }
     if let Some(r) = cancelled {
-        println!(
+        crate::outln!(
             "cancelled the maintenance request made {} by {} (--force)",
             format_time(r.requested_at),
             r.requested_by
         );
     }
-    println!(
+    crate::outln!(
         "umm is {}: enabled = {enable} is set by {SWITCH_FILE}",
         if enable { "enabled" } else { "disabled" }
     );
     if !enable {
-        println!("the unclean-boot count is cleared; boots are no longer counted or redirected");
+        crate::outln!(
+            "the unclean-boot count is cleared; boots are no longer counted or redirected"
+        );
         if snap.in_maintenance() {
-            println!("this boot is still in maintenance mode: leave it with 'umm off'");
+            crate::outln!("this boot is still in maintenance mode: leave it with 'umm off'");
         }
     }
     Ok(Exit::Ok)
