@@ -87,9 +87,18 @@ pub fn node_config(keys: &Keys, config: Option<&Result<NodeConfig, String>>) -> 
 }
 
 /// Pre-boot: a misspelt --node must not pass health checks on no services.
-pub fn registered(node: &str, in_catalog: bool) -> Step {
+/// The local agent's own node missing from the catalog is not a misspelling:
+/// the agent has not (re)registered yet (it just started, or the servers are
+/// recovering from a restart): try later.
+pub fn registered(node: &str, in_catalog: bool, local_agent: bool) -> Step {
     if in_catalog {
         return Ok(None);
+    }
+    if local_agent {
+        return Err(Abort::new(
+            Exit::ConsulUnreachable,
+            format!("node {node} (this agent) is not in Consul's catalog yet: the agent has not synced since it or the servers started; try later"),
+        ));
     }
     Err(Abort::new(
         Exit::NotConfigured,
@@ -181,7 +190,9 @@ pub fn task_failure(e: &TaskError) -> Option<Abort> {
 pub fn undo_pre_boot_tasks(result: &Result<Done, Abort>, dry_run: bool) -> bool {
     match result {
         Ok(Done::RebootIssued) | Ok(Done::DryRun) => false,
-        Err(a) if a.exit == Exit::StopFlag => false,
+        // The operator stopped it (a stop flag, or disabled the node during
+        // the settle wait): the operator takes over.
+        Err(a) if a.exit == Exit::StopFlag || a.exit == Exit::NodeDisabled => false,
         _ => !dry_run,
     }
 }
@@ -189,7 +200,11 @@ pub fn undo_pre_boot_tasks(result: &Result<Done, Abort>, dry_run: bool) -> bool 
 /// Abort: undoing failed; always for an operator, and says both outcomes.
 pub fn undo_failed(undo: Abort, result: &Result<Done, Abort>) -> Abort {
     Abort::new(
-        undo.exit.max_severity(),
+        // A panic stays a panic (exit 70), whatever the undo did.
+        match result {
+            Err(a) if a.exit == Exit::Internal => Exit::Internal,
+            _ => undo.exit.max_severity(),
+        },
         format!(
             "undoing the pre-boot tasks failed: {}; the run had ended with: {}",
             undo.message,
@@ -335,11 +350,16 @@ mod tests {
                 "exit 101: rebootmgr is disabled for this node: \"m\"",
             ),
             ("enabled", node_config(&k, Some(&cfg(true))), "go on"),
-            ("registered", registered("n1", true), "go on"),
+            ("registered", registered("n1", true, false), "go on"),
             (
                 "not registered",
-                registered("n1", false),
+                registered("n1", false, false),
                 "exit 104: node n1 is not registered in Consul's catalog",
+            ),
+            (
+                "this agent, not synced yet",
+                registered("n1", false, true),
+                "exit 6: node n1 (this agent) is not in Consul's catalog yet: the agent has not synced since it or the servers started; try later",
             ),
             ("shared marker free", shared_marker(&k, 1, None), "go on"),
             ("shared marker ours", shared_marker(&k, 1, Some("n1")), "go on"),
@@ -457,6 +477,7 @@ mod tests {
             (
                 TaskError::Unsafe(umm_core::perms::UnsafeFile {
                     path: PathBuf::from("/x"),
+                    culprit: PathBuf::from("/x"),
                     problem: "writable by others".into(),
                 }),
                 Some(Exit::TaskRefused),
@@ -485,6 +506,7 @@ mod tests {
             (Ok(Done::RebootIssued), false, false),
             (Ok(Done::DryRun), true, false),
             (stop(), false, false),
+            (Err(Abort::new(Exit::NodeDisabled, "d")), false, false),
             (busy(), false, true),
             (busy(), true, false),
             (gone(), false, true),

@@ -18,6 +18,15 @@ pub enum Exit {
     RebootPending = 8,
     InUmmMaintenance = 9,
     QuorumAtRisk = 10,
+    /// `--check-holidays` and today is in the holiday calendar.
+    Holiday = 11,
+    /// Outside every reboot window, before this node's turn in it, or too
+    /// late to finish inside it; nothing was taken in Consul.
+    OutsideWindow = 12,
+    /// rebootmgr panicked (a bug): EX_SOFTWARE, outside both ranges, so a
+    /// panic never looks like a documented outcome. The abort phase ran
+    /// first when the panic happened while holding a slot.
+    Internal = 70,
     TaskFailed = 100,
     NodeDisabled = 101,
     StopFlag = 102,
@@ -47,6 +56,37 @@ impl Exit {
     }
 }
 
+/// The exit codes as `--help` lists them (the table in docs/rebootmgr.md;
+/// rebootmgr/tests/help.rs checks they agree).
+pub const HELP: &str = "\
+Exit codes (below 100: retried by the timer; 100 and above: an operator has to look):
+    0  ok                  rebooted, post-boot phase finished, dry run passed, or nothing to do
+    1  error               unexpected local error
+    2  checks failed       a relevant service check blocks
+    3  member not alive    a Consul member is failed or leaving
+    4  lock busy           all slots of the group are taken
+    5  lock lost           the slot or session was lost before the commitment
+    6  Consul unreachable  no answer, or an unexpected one; nothing was changed
+    7  already running     another rebootmgr holds /run/rebootmgr.lock
+    8  reboot pending      post-boot run before the reboot happened
+    9  in umm maintenance  the slot is held by umm's coordinated maintenance
+   10  quorum at risk      this voting Consul server may not go down now
+   11  holiday             --check-holidays and today is in /etc/rebootmgr/holidays
+   12  outside window      not inside a reboot window (or not this node's turn, or too late in it)
+   70  internal error      rebootmgr panicked (a bug)
+  100  task failed         a pre- or post-boot task exited non-zero
+  101  node disabled       config \"enabled\" is false
+  102  stop flag           a stop flag applies
+  103  did not reboot      the reboot was issued > 15 min ago, the boot id did not change
+  104  not configured      node config missing or invalid, the node not in Consul's catalog, or rebootmgr.toml invalid
+  105  task timed out      a task exceeded --task-timeout (the node is disabled)
+  106  task refused        a task file is unsafe or not executable
+  107  reboot failed       maintenance or the reboot command failed; rolled back
+  108  cleanup failed      post-boot: maintenance off or slot release failed
+  109  Consul refused      HTTP 403 (ACL token missing or lacking rights)
+  110  usage               bad command line
+Details: docs/rebootmgr.md, or the rebootmgr documentation installed with it.";
+
 /// Why a run ended without doing its job.
 #[derive(Debug)]
 pub struct Abort {
@@ -75,6 +115,7 @@ impl From<ConsulError> for Abort {
     fn from(e: ConsulError) -> Abort {
         let exit = match &e {
             ConsulError::Http { status: 403, .. } => Exit::ConsulRefused,
+            ConsulError::Config { .. } => Exit::NotConfigured,
             _ => Exit::ConsulUnreachable,
         };
         Abort::new(exit, e.to_string())

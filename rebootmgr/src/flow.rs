@@ -11,7 +11,10 @@
 
 use crate::decide::{self, Phase};
 use crate::exit::{Abort, Exit};
-use crate::local::{POST_BOOT_TASKS, PRE_BOOT_TASKS};
+use crate::local::{HOLIDAYS, POST_BOOT_TASKS, PRE_BOOT_TASKS};
+use crate::metrics::note_reboot_required;
+use crate::notify::{chat_body, Event, Lease, Notifier, CHAT_ESCALATION};
+use crate::progress::Progress;
 use crate::trigger::{self, Trigger};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +46,8 @@ pub struct Settings {
     /// Overrides the group from the node's config.
     pub group: Option<String>,
     pub check_triggers: bool,
+    /// Sentinel command asked with --check-triggers (exit 1 = reboot needed).
+    pub trigger_command: Option<Vec<String>>,
     pub dry_run: bool,
     pub settle: Duration,
     pub max_parallel: u32,
@@ -57,6 +62,17 @@ pub struct Settings {
     /// A marker whose boot id is still ours and younger than this means the
     /// reboot is still on its way, not that it failed.
     pub reboot_grace: Duration,
+    /// The Python tool's overrides: stop flags, a disabled node config,
+    /// failing checks and members (not Consul's quorum) are ignored.
+    pub ignore_stop_flag: bool,
+    pub ignore_node_disabled: bool,
+    pub ignore_failed_checks: bool,
+    /// `--check-holidays`: no reboot on a day listed in /etc/rebootmgr/holidays.
+    pub check_holidays: bool,
+    /// Reboot windows from the config files (Consul KV may replace them; window.rs).
+    pub windows: Vec<crate::window::Window>,
+    /// Webhook, chat_escalation events, the Alertmanager silence (notify.rs).
+    pub notify: Notifier,
 }
 
 impl Settings {
@@ -66,6 +82,7 @@ impl Settings {
             node: node.to_string(),
             group: None,
             check_triggers: false,
+            trigger_command: None,
             dry_run: false,
             settle: Duration::from_secs(130),
             max_parallel: 1,
@@ -76,6 +93,12 @@ impl Settings {
             reboot: Reboot::Command(vec!["systemctl".into(), "reboot".into()]),
             poll: Duration::from_secs(1),
             reboot_grace: Duration::from_secs(15 * 60),
+            ignore_stop_flag: false,
+            ignore_node_disabled: false,
+            ignore_failed_checks: false,
+            check_holidays: false,
+            windows: Vec::new(),
+            notify: Notifier::default(),
         }
     }
 }
@@ -99,10 +122,19 @@ struct StopWatch {
 }
 
 impl StopWatch {
-    fn start(c: &Consul, keys: &Keys, poll: Duration) -> StopWatch {
+    fn start(c: &Consul, s: &Settings, keys: &Keys) -> StopWatch {
         let flag = Arc::new(AtomicBool::new(false));
         let reason = Arc::new(Mutex::new(None));
         let quit = Arc::new(AtomicBool::new(false));
+        if s.ignore_stop_flag {
+            return StopWatch {
+                flag,
+                reason,
+                quit,
+                handle: None,
+            };
+        }
+        let poll = s.poll;
         let (c, keys, f2, r2, q2) = (
             c.clone(),
             keys.clone(),
@@ -122,7 +154,7 @@ impl StopWatch {
                     Err(e) => log::warn!("reading stop flags: {e}"),
                 }
                 // Drop unparks us: quitting costs no polling delay.
-                let until = Instant::now() + poll;
+                let until = umm_core::duration::deadline(Instant::now(), poll);
                 while !q2.load(Ordering::SeqCst) {
                     let now = Instant::now();
                     if now >= until {
@@ -166,8 +198,58 @@ impl Drop for StopWatch {
     }
 }
 
-fn check_stop(c: &Consul, keys: &Keys) -> Result<(), Abort> {
-    decide::stop_flag(stop_flag_set(c, keys)?).map(drop)
+fn check_stop(c: &Consul, s: &Settings, keys: &Keys) -> Result<(), Abort> {
+    let r = decide::stop_flag(stop_flag_set(c, keys)?).map(drop);
+    match r {
+        Err(a) if s.ignore_stop_flag => {
+            log::warn!("--ignore-stop-flag: {}", a.message);
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// The node config's verdict, `--ignore-node-disabled` applied (a missing
+/// or unreadable config still ends the run).
+fn check_enabled(
+    s: &Settings,
+    keys: &Keys,
+    config: Option<&Result<NodeConfig, String>>,
+) -> Result<Option<Done>, Abort> {
+    match decide::node_config(keys, config) {
+        Err(a) if a.exit == Exit::NodeDisabled && s.ignore_node_disabled => {
+            log::warn!("--ignore-node-disabled: {}", a.message);
+            Ok(None)
+        }
+        r => r,
+    }
+}
+
+/// `--check-holidays`: today must not be in the calendar.
+fn check_holiday(s: &Settings) -> Result<(), Abort> {
+    if !s.check_holidays {
+        return Ok(());
+    }
+    let path = std::path::Path::new(HOLIDAYS);
+    let text = umm_core::fsutil::read_text(&s.root, path, &umm_core::fsutil::Policy::CONFIG)
+        .map_err(|e| Abort::new(Exit::Error, format!("--check-holidays: {e}")))?
+        .ok_or_else(|| {
+            Abort::new(
+                Exit::Error,
+                format!("--check-holidays: {HOLIDAYS} is missing (list the holidays there, one YYYY-MM-DD a line)"),
+            )
+        })?;
+    let days = crate::holiday::parse(path, &text).map_err(|e| Abort::new(Exit::Error, e))?;
+    let today = crate::holiday::today();
+    match days.iter().find(|(d, _)| *d == today) {
+        Some((d, name)) => Err(Abort::new(
+            Exit::Holiday,
+            format!("refusing to reboot on a holiday: {d} {name} ({HOLIDAYS})")
+                .trim_end()
+                .to_string(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The trigger, read only with `--check-triggers` (without, the command
@@ -176,11 +258,52 @@ fn trigger(c: &Consul, s: &Settings, keys: &Keys) -> Result<Option<Trigger>, Abo
     if !s.check_triggers {
         return Ok(None);
     }
-    Ok(trigger::reboot_required(c, &s.root, keys)?)
+    trigger::reboot_required(c, &s.root, keys, s.trigger_command.as_deref())
 }
 
-fn health(c: &Consul, node: &str, phase_tag: &str) -> Result<(), Abort> {
-    let members = health::check_members(c)?;
+/// The other nodes holding one of this group's reboot slots, with
+/// `--max-parallel` above 1 (with 1 there are none besides this node).
+fn slot_peers(c: &Consul, s: &Settings, keys: &Keys) -> Result<Vec<String>, Abort> {
+    if s.max_parallel <= 1 {
+        return Ok(Vec::new());
+    }
+    let (state, _, _) = Semaphore::for_keys(keys, s.max_parallel).read(c)?;
+    Ok(state
+        .holders
+        .into_keys()
+        .filter(|n| *n != s.node && !n.starts_with("session:"))
+        .collect())
+}
+
+fn health(c: &Consul, s: &Settings, keys: &Keys, phase_tag: &str) -> Result<(), Abort> {
+    let node = s.node.as_str();
+    let mut whitelist =
+        protocol::read_whitelist(c)?.map_err(|e| Abort::new(Exit::NotConfigured, e))?;
+    if !whitelist.is_empty() {
+        log::warn!(
+            "ignoring failing checks and members of {} ({})",
+            whitelist.join(", "),
+            protocol::IGNORE_FAILED_CHECKS
+        );
+    }
+    // N at a time: the group's other slot holders are the N-1 reboots this
+    // one may run beside; counting their checks (down, or in maintenance)
+    // would allow only one, and two nodes back from their reboots at once
+    // would wait for each other for ever.
+    let peers = slot_peers(c, s, keys)?;
+    if !peers.is_empty() {
+        log::info!(
+            "not counting the checks and membership of {}: they hold this group's other reboot slots (--max-parallel {})",
+            peers.join(", "),
+            s.max_parallel
+        );
+        whitelist.extend(peers);
+    }
+    let members = if s.ignore_failed_checks {
+        Vec::new()
+    } else {
+        health::check_members(c, &whitelist)?
+    };
     if !members.is_empty() {
         return decide::health(members, vec![], vec![]).map(drop);
     }
@@ -195,7 +318,11 @@ fn health(c: &Consul, node: &str, phase_tag: &str) -> Result<(), Abort> {
     if !quorum.is_empty() {
         return decide::health(members, quorum, vec![]).map(drop);
     }
-    let failing = health::check_services(c, node, &[TAG, phase_tag])?;
+    if s.ignore_failed_checks {
+        log::warn!("--ignore-failed-checks: service checks and members are not looked at");
+        return Ok(());
+    }
+    let failing = health::check_services_ignoring(c, node, &[TAG, phase_tag], &whitelist)?;
     decide::health(members, quorum, failing).map(drop)
 }
 
@@ -215,15 +342,16 @@ fn task_env(s: &Settings, keys: &Keys, phase: &str) -> Vec<(String, String)> {
 }
 
 fn run_tasks(
+    c: &Consul,
     s: &Settings,
     keys: &Keys,
     dir: &str,
     phase: &str,
     stop: &StopWatch,
 ) -> Result<(), Abort> {
-    let dir = s.root.path(dir);
     match tasks::run_dir_until(
-        &dir,
+        &s.root,
+        std::path::Path::new(dir),
         &task_env(s, keys, phase),
         s.task_timeout,
         s.kill_grace,
@@ -234,7 +362,10 @@ fn run_tasks(
             Ok(())
         }
         Err(e) => match decide::task_failure(&e) {
-            Some(a) => Err(a),
+            Some(a) => {
+                task_failed(c, s, keys, &a);
+                Err(a)
+            }
             None => {
                 stop.check()?;
                 Err(Abort::new(Exit::StopFlag, "stop flag set during tasks"))
@@ -243,11 +374,44 @@ fn run_tasks(
     }
 }
 
+/// A failed task needs an operator: like the Python tool, a task that
+/// timed out disables the node (else the timer retries the hanging task
+/// every few minutes), and every failure fires a `chat_escalation` Consul
+/// event "(<node>) (<group>) <message>". Neither may hide the failure: their
+/// own errors are logged only.
+fn task_failed(c: &Consul, s: &Settings, keys: &Keys, a: &Abort) {
+    let mut message = a.message.clone();
+    if a.exit == Exit::TaskTimedOut && !s.dry_run {
+        let why = format!("disabled by rebootmgr: {}", a.message);
+        match protocol::disable_node(c, &s.node, &why) {
+            Ok(()) => {
+                log::error!("{}: {why}", keys.config());
+                message = format!("{message}; node disabled ({})", keys.config());
+            }
+            Err(e) => log::error!("disabling the node after the task timeout: {e}"),
+        }
+    }
+    let body = chat_body(&s.node, keys.group.as_deref(), &message);
+    if let Err(e) = c.event_fire(CHAT_ESCALATION, &body) {
+        log::error!("failed to fire the {CHAT_ESCALATION} event: {e}");
+    }
+    s.notify
+        .webhook(Event::TaskFailed, &s.node, keys.group.as_deref(), &message);
+}
+
 /// Sleeps `d`, returning early with the reason when a stop flag appears or
 /// the session is lost.
-fn wait(d: Duration, stop: &StopWatch, session: Option<&Session>) -> Result<(), Abort> {
-    let until = Instant::now() + d;
+fn wait(
+    d: Duration,
+    stop: &StopWatch,
+    session: Option<&Session>,
+    mut progress: Option<&mut Progress>,
+) -> Result<(), Abort> {
+    let until = umm_core::duration::deadline(Instant::now(), d);
     loop {
+        if let Some(p) = progress.as_deref_mut() {
+            p.tick(None);
+        }
         stop.check()?;
         if session.is_some_and(Session::is_lost) {
             return Err(Abort::new(
@@ -265,6 +429,12 @@ fn wait(d: Duration, stop: &StopWatch, session: Option<&Session>) -> Result<(), 
 
 /// The whole run. `Ok` is exit 0.
 pub fn run(c: &Consul, s: &Settings) -> Result<Done, Abort> {
+    if protocol::migrate_node_config(c, &s.node)? {
+        log::warn!(
+            "migrated the old-style config of {} ({{\"disabled\": …}} → {{\"enabled\": …}})",
+            s.node
+        );
+    }
     let config = read_node_config(c, &s.node)?;
     let keys = Keys::choose(&s.node, s.group.as_deref(), config.as_ref());
     let marker = c
@@ -296,6 +466,7 @@ fn pre_boot(
     config: Option<Result<NodeConfig, String>>,
 ) -> Result<Done, Abort> {
     let trig = trigger(c, s, keys)?;
+    note_reboot_required(!s.check_triggers || trig.is_some());
     step!(decide::required(
         s.check_triggers,
         trig.as_ref(),
@@ -305,11 +476,15 @@ fn pre_boot(
         Some(t) => log::info!("reboot required: {}", t.describe()),
         None => log::info!("reboot requested on the command line"),
     }
-    step!(decide::stop_flag(stop_flag_set(c, keys)?));
-    step!(decide::node_config(keys, config.as_ref()));
+    check_holiday(s)?;
+    crate::window::gate(c, s, keys)?;
+    check_stop(c, s, keys)?;
+    step!(check_enabled(s, keys, config.as_ref()));
+    let in_catalog = c.node_address(&s.node)?.is_some();
     step!(decide::registered(
         &s.node,
-        c.node_address(&s.node)?.is_some()
+        in_catalog,
+        !in_catalog && c.agent_node_name().is_ok_and(|n| n == s.node)
     ));
     if s.max_parallel <= 1 {
         let holder = shared_marker_node(c, keys)?.map(|(n, _)| n);
@@ -323,11 +498,15 @@ fn pre_boot(
     let session = Session::create(c, &format!("rebootmgr {}", s.node), s.session_ttl)?;
     step!(decide::slot(sem.try_acquire(c, &s.node, &session.id)?));
     log::info!("took a reboot slot in {}", sem.lock_key());
-    let result = holding_slot(c, s, keys, &sem, &session);
+    let mut silence = None;
+    let result = holding_slot(c, s, keys, &sem, &session, &mut silence);
     if !matches!(result, Ok(Done::RebootIssued)) {
         if let Err(e) = sem.release(c, &s.node) {
             log::error!("releasing the reboot slot: {e}");
         }
+        s.notify.release_silence(silence);
+    } else {
+        s.notify.keep_silence(silence);
     }
     result
 }
@@ -338,20 +517,64 @@ fn holding_slot(
     keys: &Keys,
     sem: &Semaphore,
     session: &Session,
+    silence: &mut Option<Lease>,
 ) -> Result<Done, Abort> {
-    health(c, &s.node, TAG_PREBOOT)?;
-    let stop = StopWatch::start(c, keys, s.poll);
-    let result = run_tasks(s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)
-        .and_then(|()| after_pre_boot_tasks(c, s, keys, sem, session, &stop));
+    health(c, s, keys, TAG_PREBOOT)?;
+    // Healthy: the slot is held for the tasks and the wait, so are the
+    // node's alerts (not for a refusal that releases the slot at once).
+    *silence = s.notify.hold_silence();
+    let stop = StopWatch::start(c, s, keys);
+    // A panic from here on (a bug) still undoes the pre-boot tasks and
+    // releases the slot, and ends with Exit::Internal, never a code that
+    // means something else.
+    let result = catch_panic(|| {
+        run_tasks(c, s, keys, PRE_BOOT_TASKS, "pre_boot", &stop)?;
+        fake_panic("after-pre-boot-tasks");
+        after_pre_boot_tasks(c, s, keys, sem, session, &stop)
+    });
+    if matches!(&result, Err(a) if a.exit == Exit::Internal) {
+        // If the marker was written before the panic, take the reboot
+        // state back (our marker, our maintenance); otherwise leave
+        // Consul's node maintenance alone: an operator may have set it.
+        if let Ok(Some(_)) = c.kv_get(&keys.marker()) {
+            clear_reboot_state(c, s, keys);
+        }
+    }
     if !decide::undo_pre_boot_tasks(&result, s.dry_run) {
         return result;
     }
     // The pre-boot tasks may have prepared the node (evacuated, disabled a
     // service): the post-boot tasks bring it back, told why by the phase.
     log::warn!("no reboot after the pre-boot tasks: running the post-boot tasks to undo them");
-    match run_tasks(s, keys, POST_BOOT_TASKS, "abort", &stop) {
+    match run_tasks(c, s, keys, POST_BOOT_TASKS, "abort", &stop) {
         Ok(()) => result,
         Err(u) => Err(decide::undo_failed(u, &result)),
+    }
+}
+
+/// Runs `f`; a panic in it becomes `Exit::Internal` with its message.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T, Abort>) -> Result<T, Abort> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            Err(Abort::new(
+                Exit::Internal,
+                format!("internal error (a bug; please report it): {what}"),
+            ))
+        }
+    }
+}
+
+/// Test hook: `REBOOTMGR_FAKE_PANIC=<point>` panics at that point, so the
+/// tests can prove what a panic leaves behind (docs/rebootmgr.md).
+fn fake_panic(point: &str) {
+    if std::env::var("REBOOTMGR_FAKE_PANIC").as_deref() == Ok(point) {
+        panic!("REBOOTMGR_FAKE_PANIC={point} (test hook)");
     }
 }
 
@@ -364,10 +587,17 @@ fn after_pre_boot_tasks(
     stop: &StopWatch,
 ) -> Result<Done, Abort> {
     let work_started = Instant::now();
-    log::info!("settle wait: {:?}", s.settle);
-    wait(s.settle, stop, Some(session))?;
-    check_stop(c, keys)?;
+    let mut p = Progress::new("settle wait", Some(s.settle), Instant::now());
+    wait(s.settle, stop, Some(session), Some(&mut p))?;
+    check_stop(c, s, keys)?;
+    // An operator may have disabled the node during the wait.
+    step!(check_enabled(
+        s,
+        keys,
+        read_node_config(c, &s.node)?.as_ref()
+    ));
     let trig = trigger(c, s, keys)?;
+    note_reboot_required(!s.check_triggers || trig.is_some());
     step!(decide::required(
         s.check_triggers,
         trig.as_ref(),
@@ -376,7 +606,7 @@ fn after_pre_boot_tasks(
     step!(decide::slot_kept(
         !session.is_lost() && sem.holds(c, &s.node, &session.id)?
     ));
-    health(c, &s.node, TAG_PREBOOT)?;
+    health(c, s, keys, TAG_PREBOOT)?;
     log::debug!("pre-boot phase took {:?}", work_started.elapsed());
     if s.dry_run {
         log::info!("dry run: all checks passed, would reboot {} now", s.node);
@@ -401,7 +631,18 @@ fn after_pre_boot_tasks(
     let issued = c
         .set_node_maintenance(&s.node, true, &format!("rebootmgr: rebooting {}", s.node))
         .map_err(Abort::from)
-        .and_then(|_| reboot(s));
+        .and_then(|_| {
+            s.notify.renew_silence();
+            let msg = format!("rebooting {}", s.node);
+            s.notify.send(
+                c,
+                Event::RebootStarting,
+                &s.node,
+                keys.group.as_deref(),
+                &msg,
+            );
+            reboot(s)
+        });
     if let Err(e) = issued {
         log::error!("{e}; rolling back");
         clear_reboot_state(c, s, keys);
@@ -472,11 +713,14 @@ fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<D
         umm_core::fsutil::now_unix(),
         s.reboot_grace
     ));
-    check_stop(c, keys)?;
-    let stop = StopWatch::start(c, keys, s.poll);
-    wait_healthy(c, s, &stop)?;
-    run_tasks(s, keys, POST_BOOT_TASKS, "post_boot", &stop)?;
-    wait_healthy(c, s, &stop)?;
+    check_stop(c, s, keys)?;
+    // The slot is held across the reboot: so is the silence (renewed while
+    // this run lasts; on an early return it lapses unless the next renews).
+    let silence = s.notify.hold_silence();
+    let stop = StopWatch::start(c, s, keys);
+    wait_healthy(c, s, keys, &stop)?;
+    run_tasks(c, s, keys, POST_BOOT_TASKS, "post_boot", &stop)?;
+    wait_healthy(c, s, keys, &stop)?;
     stop.check()?;
     if s.dry_run {
         log::info!("dry run: post-boot checks passed; would end maintenance and release the slot");
@@ -499,21 +743,35 @@ fn post_boot(c: &Consul, s: &Settings, keys: &Keys, marker: &Marker) -> Result<D
             )
         })?;
     log::info!("post-boot phase finished; slot released");
+    s.notify.release_silence(silence);
+    let msg = format!(
+        "{} is back and healthy after its reboot; slot released",
+        s.node
+    );
+    s.notify
+        .send(c, Event::BackHealthy, &s.node, keys.group.as_deref(), &msg);
     Ok(Done::PostBootFinished)
 }
 
-fn wait_healthy(c: &Consul, s: &Settings, stop: &StopWatch) -> Result<(), Abort> {
-    let deadline = s.wait_until_healthy.map(|d| Instant::now() + d);
+fn wait_healthy(c: &Consul, s: &Settings, keys: &Keys, stop: &StopWatch) -> Result<(), Abort> {
+    let deadline = s
+        .wait_until_healthy
+        .map(|d| umm_core::duration::deadline(Instant::now(), d));
+    let mut p = Progress::new(
+        "waiting until healthy",
+        s.wait_until_healthy,
+        Instant::now(),
+    );
     loop {
         stop.check()?;
-        let Err(a) = health(c, &s.node, TAG_POSTBOOT) else {
+        let Err(a) = health(c, s, keys, TAG_POSTBOOT) else {
             return Ok(());
         };
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match decide::health_retry(&a, left) {
             Some(pause) => {
-                log::info!("waiting until healthy: {}", a.message);
-                wait(pause, stop, None)?;
+                p.tick(Some(&a.message));
+                wait(pause, stop, None, None)?;
             }
             None => return Err(a),
         }

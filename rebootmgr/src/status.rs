@@ -6,7 +6,65 @@ use std::collections::BTreeSet;
 use umm_coord::consul::Consul;
 use umm_coord::health;
 use umm_coord::lock::LockState;
-use umm_coord::protocol::{listing, read_node_config, Keys, Marker, PREFIX, TAG, TAG_PREBOOT};
+use umm_coord::protocol::{
+    listing, read_node_config, read_whitelist, Keys, Marker, PREFIX, TAG, TAG_PREBOOT,
+};
+
+/// `status --json`'s schema (docs/rebootmgr-status-json.md): fields are only
+/// ever added; removing one or changing its meaning or type bumps it.
+pub const SCHEMA: u64 = 1;
+
+/// What would block a reboot of `node` now, as the run sees it before the
+/// reboot (the whitelist applied), structured.
+fn blockers(c: &Consul, node: &str) -> Result<Vec<Value>, Abort> {
+    let mut out: Vec<health::Blocker> = Vec::new();
+    let whitelist = match read_whitelist(c)? {
+        Ok(w) => w,
+        Err(e) => {
+            out.push(health::Blocker {
+                kind: "whitelist",
+                service: None,
+                node: None,
+                check: None,
+                status: None,
+                message: e,
+            });
+            Vec::new()
+        }
+    };
+    out.extend(health::member_blockers(c, &whitelist)?);
+    out.extend(
+        health::check_quorum(c, node)?
+            .into_iter()
+            .map(|message| health::Blocker {
+                kind: "consul_quorum",
+                service: None,
+                node: Some(node.to_string()),
+                check: None,
+                status: None,
+                message,
+            }),
+    );
+    out.extend(health::service_blockers(
+        c,
+        node,
+        &[TAG, TAG_PREBOOT],
+        &whitelist,
+    )?);
+    Ok(out
+        .into_iter()
+        .map(|b| {
+            json!({
+                "kind": b.kind,
+                "service": b.service,
+                "node": b.node,
+                "check": b.check,
+                "status": b.status,
+                "message": b.message,
+            })
+        })
+        .collect())
+}
 
 /// Gathers the status as JSON (the text form is rendered from it).
 pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, Abort> {
@@ -59,9 +117,7 @@ pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, 
                 .map(|e| json!({"key": e.key, "node": e.value_str()})),
         )
         .collect();
-    let mut blockers = health::check_members(c)?;
-    blockers.extend(health::check_quorum(c, node)?);
-    blockers.extend(health::check_services(c, node, &[TAG, TAG_PREBOOT])?);
+    let blockers = blockers(c, node)?;
     let services: Vec<String> = health::relevant_services(c, node, &[TAG, TAG_PREBOOT])?
         .into_keys()
         .collect();
@@ -71,6 +127,7 @@ pub fn gather(c: &Consul, node: &str, trigger: Option<String>) -> Result<Value, 
         Some(Err(e)) => json!({"error": e}),
     };
     Ok(json!({
+        "schema": SCHEMA,
         "consul": c.addr(),
         "node": node,
         "group": group,
@@ -187,7 +244,7 @@ pub fn render_text(v: &Value) -> String {
         out += "blocking checks: none\n";
     }
     for b in blockers {
-        out += &format!("blocking:        {}\n", s(b));
+        out += &format!("blocking:        {}\n", s(&b["message"]));
     }
     out
 }

@@ -534,6 +534,10 @@ fn task_failure_timeout_and_unsafe_task() {
     assert_eq!(r.code, 105, "{r:?}");
     assert!(r.took < Duration::from_secs(15), "{r:?}");
     assert!(holders(&c, "service/rebootmgr/lock").is_empty());
+    // A timed-out task disables the node (the Python tool's rule): the
+    // timer does not retry the hanging task.
+    assert_eq!(n.reboot(&[]).code, 101);
+    n.enable(None);
 
     let p = n.task("pre", "10-fail", "true");
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();

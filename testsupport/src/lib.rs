@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fakeroot;
+pub mod prom;
 pub use fakeroot::{require_root, FakeRoot};
 
 use serde_json::{json, Value};
@@ -38,6 +39,31 @@ pub fn rebootmgr_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The names listed under "Commands:" in a clap `--help` text (without `help`).
+pub fn help_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // Wrapped descriptions continue on deeper-indented lines.
+        .filter(|l| !l[2..].starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+/// Every `--long-option` named in a text (a `--help` output, a man page).
+pub fn long_options(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '|')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
+        .filter(|w| w.len() > 2)
+        .collect()
 }
 
 /// `CONSUL_BIN`, else whatever `scripts/install-consul.sh` installs/finds.
@@ -499,4 +525,36 @@ pub fn markers(c: &Consul) -> Vec<String> {
         .filter(|e| e.key.ends_with("/reboot_in_progress"))
         .map(|e| e.key)
         .collect()
+}
+
+/// Payloads of the `chat_escalation` events the agent has seen.
+pub fn chat_events(a: &Agent) -> Vec<String> {
+    let v = http(
+        "GET",
+        &format!("{}/v1/event/list?name=chat_escalation", a.addr()),
+        None,
+    );
+    v.as_array()
+        .map(|evs| {
+            evs.iter()
+                .map(|e| b64(e["Payload"].as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decodes base64 (Consul's event payloads) as UTF-8 text.
+pub fn b64(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for ch in s.bytes().filter(|&b| b != b'=') {
+        let v = A.iter().position(|&x| x == ch).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    String::from_utf8(out).unwrap()
 }

@@ -7,6 +7,7 @@ use umm_coord::protocol::{Keys, GLOBAL_STOP};
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
+    /// The flag of group G only (service/rebootmgr/G_stop)
     #[arg(long, conflicts_with = "node_flag")]
     group: Option<String>,
     /// The flag of this node (--node) only
@@ -18,8 +19,10 @@ pub struct StopArgs {
 
 #[derive(Args, Debug)]
 pub struct UnstopArgs {
+    /// The flag of group G only (service/rebootmgr/G_stop)
     #[arg(long, conflicts_with = "node_flag")]
     group: Option<String>,
+    /// The flag of this node (--node) only
     #[arg(long)]
     node_flag: bool,
 }
