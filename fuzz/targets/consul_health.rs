@@ -1,0 +1,4 @@
+//! AFL++ persistent-mode target; the invariants are in src/lib.rs (`consul_health`).
+fn main() {
+    afl::fuzz!(|data: &[u8]| umm_fuzz::consul_health(data));
+}
