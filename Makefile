@@ -1,7 +1,7 @@
 # The two commands of the README's quick start:
 #   make demo   boot a throwaway VM into maintenance mode and back
 #   make test   the whole test suite (installs what it needs)
-.PHONY: demo test build install bench check
+.PHONY: demo test build install bench check deb
 
 demo:
 	tests/vm/demo.sh
@@ -11,6 +11,10 @@ test:
 
 build:
 	scripts/build-release.sh
+
+# The Debian package target/debian/umm_<version>_<arch>.deb (scripts/deb.sh; checked by scripts/check-deb.sh).
+deb:
+	scripts/deb.sh
 
 install: build
 	scripts/install.sh --destdir "$(DESTDIR)"

@@ -27,7 +27,7 @@ case "$d" in ""|/*) ;; *) d="$PWD/$d" ;; esac
 have_rebootmgr=no; [ -x "$bindir/rebootmgr" ] && have_rebootmgr=yes
 # dist/ is the install tree (docs/install-layout.md): copy it, following its links into the
 # top-level folders, plus the binaries. Mode 0755 for what is executable in the repo, 0644 else.
-# Two exceptions, as before: rebootmgr's units only with the rebootmgr binary, and
+# Two exceptions, as before: rebootmgr's units and vendor config only with the rebootmgr binary, and
 # /etc/grub.d/55_umm only where /etc/grub.d exists.
 install -d -m 0755 "$d/usr/sbin" "$d/usr/lib/systemd/system-generators" \
     "$d/etc/umm/umm.toml.d" "$d/etc/umm/hooks/pre-on.d" "$d/etc/umm/hooks/pre-off.d" "$d/var/lib/umm"
@@ -41,7 +41,7 @@ cd "$here/dist"
 find -L . -type f | sort | while read -r f; do
     f=${f#./}
     case "$f" in
-        usr/lib/systemd/system/rebootmgr*) [ "$have_rebootmgr" = yes ] || continue ;;
+        usr/lib/systemd/system/rebootmgr*|usr/lib/rebootmgr/*) [ "$have_rebootmgr" = yes ] || continue ;;
         etc/grub.d/*) [ -d "$d/etc/grub.d" ] || continue ;;
     esac
     mode=0644; [ -x "$f" ] && mode=0755
@@ -55,11 +55,16 @@ find -L . -type l | sort | while read -r l; do
 done
 cd "$here"
 if [ "$enable" = yes ]; then
+    # What is enabled is the preset's decision (dist/usr/lib/systemd/system-preset/50-umm.preset),
+    # as in the package's postinst.
+    units=$(cd "$d/usr/lib/systemd/system" && ls umm*.service umm*.timer rebootmgr*.timer 2>/dev/null | tr '\n' ' ')
     if [ -n "$d" ]; then
-        systemctl --root="$d" enable umm-boot.service umm-stable.timer umm-coordination.service >/dev/null 2>&1 \
-            || { echo "install.sh: systemctl --root=$d enable failed" >&2; exit 1; }
+        # shellcheck disable=SC2086
+        systemctl --root="$d" preset $units >/dev/null 2>&1 \
+            || { echo "install.sh: systemctl --root=$d preset $units failed" >&2; exit 1; }
     else
-        systemctl enable umm-boot.service umm-stable.timer umm-coordination.service
+        # shellcheck disable=SC2086
+        systemctl preset $units
     fi
 fi
 echo "umm installed into ${d:-/}"
