@@ -3,7 +3,7 @@ several nodes but not a kernel of its own: Consul clusters, rolling reboots,
 maintenance mode seen from the cluster.
 
 Each node is `systemd-nspawn -b` of the VM suite's cached Debian 12 base with
-umm installed (scripts/install.sh, the same tree the VM images get), the Consul
+umm installed from its package (vmlib.install_umm: dpkg -i in a chroot, as the VM images get it), the Consul
 binary the Rust tests use, and a consul.service; its root is an overlayfs
 (shared read-only lower tree, an upper dir per node), its network a veth on a
 bridge this harness creates (addresses 10.213.<n>.0/24, its own test network;
@@ -18,6 +18,7 @@ base image cache, see tests/vm/build-base.sh), CONSUL_BIN.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -73,15 +74,29 @@ def need(*tools: str) -> None:
         raise AssertionError(f"fleet tests need {', '.join(missing)}: scripts/test-deps.sh installs them")
 
 
-def build_lower(base: Path) -> Path:
-    """The read-only tree every node boots: base + umm + consul (per test session)."""
+def build_lower(base: Path, fleet: str, layered: bool = False, layers: tuple[Path, ...] = ()) -> Path:
+    """The read-only tree every node of the fleet named `fleet` boots: base +
+    umm + consul (per fleet and process: one process runs the cluster and the
+    Pacemaker fleet at the same time, and each removes its own tree at close).
+    `layered`: instead of a copy of the base rootfs, an overlayfs over it (the
+    same tree; saves copying ~600 MB); its upper dir is `<tree>.upper`.
+    `layers`: cached overlay upper dirs stacked on the base (e.g. the Pacemaker
+    packages, tests/fleet/build-pacemaker-tree.sh); implies `layered`."""
+    layered = layered or bool(layers)
     need("systemd-nspawn", "ip")
-    tree = WORK / f"lower-{os.getpid()}"
+    tree = WORK / f"lower-{fleet}-{os.getpid()}"
     if tree.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
     WORK.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    subprocess.run(["cp", "-a", "--reflink=auto", str(base / "rootfs"), str(tree)], check=True)
+    if layered:
+        for d in (tree, Path(f"{tree}.upper"), Path(f"{tree}.work")):
+            subprocess.run(["rm", "-rf", "--one-file-system", str(d)], check=True)
+            d.mkdir()
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={':'.join(str(p) for p in (*layers, base / 'rootfs'))},upperdir={tree}.upper,workdir={tree}.work", str(tree)], check=True)
+    else:
+        subprocess.run(["cp", "-a", "--reflink=auto", str(base / "rootfs"), str(tree)], check=True)
     vmlib.install_umm(tree)
     shutil.copy2(consul_bin(), tree / "usr/bin/consul")
     (tree / "etc/consul.d").mkdir(parents=True, exist_ok=True)
@@ -105,8 +120,21 @@ def build_lower(base: Path) -> Path:
 class Network:
     """A bridge with 10.213.<n>.1/24 on the host side; nodes get .11, .12, …"""
 
-    def __init__(self) -> None:
-        n = os.getpid() % 200 + 20
+    in_use: set[int] = set()  # bridges of this process's fleets (the cluster and the Pacemaker fleet live together)
+
+    def __init__(self, n: int | None = None) -> None:
+        if n is None:
+            # Not one of this process's, nor one that exists on the host (another
+            # test process's: the scenarios run beside the cluster tests).
+            n = os.getpid() % 200 + 20
+            for _ in range(200):
+                if n not in Network.in_use and not Path(f"/sys/class/net/ummf{n}").exists():
+                    break
+                n = (n - 20 + 1) % 200 + 20
+            else:
+                raise AssertionError("no free fleet bridge ummf20..ummf219: remove stale ones (ip link del ummfN)")
+        Network.in_use.add(n)
+        self.n = n
         self.bridge = f"ummf{n}"
         self.prefix = f"10.213.{n}"
         subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
@@ -119,6 +147,7 @@ class Network:
 
     def close(self) -> None:
         subprocess.run(["ip", "link", "del", self.bridge], stderr=subprocess.DEVNULL)
+        Network.in_use.discard(self.n)
 
 
 class Node:
@@ -164,9 +193,10 @@ class Node:
     def start(self, *args: str) -> None:
         """Boots the node (kernel-style args such as `umm=1` for this boot and
         the reboots that follow) and keeps rebooting it until stop()."""
-        self.boot_args = list(args)
-        self.keep_running = True
-        self._spawn()
+        with self._lock:  # against the supervisor of a boot power_cut() ended
+            self.boot_args = list(args)
+            self.keep_running = True
+            self._spawn()
         self._thread = threading.Thread(target=self._supervise, daemon=True)
         self._thread.start()
 
@@ -176,8 +206,11 @@ class Node:
         argv = ["systemd-nspawn", "--register=no", "--keep-unit", "-q", "-D", str(self.root),
                 f"--machine={self.name}", f"--network-bridge={self.fleet.net.bridge}",
                 "--kill-signal=SIGRTMIN+3", "-b", *self.boot_args]
+        # When the test process dies (even by SIGKILL), nspawn gets SIGTERM and
+        # powers its container off; with SIGKILL the container's init would
+        # outlive it (tests/fleet/test_harness.py).
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=vmlib._die_with_parent)
+                                     preexec_fn=functools.partial(vmlib._die_with_parent, signal.SIGTERM))
         _log(f"{self.name}: boot {self.boots} {' '.join(self.boot_args)}")
 
     def _supervise(self) -> None:
@@ -187,6 +220,12 @@ class Node:
                 return
             rc = proc.wait()
             with self._lock:
+                if self.proc is not proc:
+                    # power_cut() then start(): a newer boot and its own
+                    # supervisor own the node now (this one must not touch
+                    # keep_running, or the next reboot is not restarted).
+                    self.exits.append(rc)
+                    return
                 self.exits.append(rc)
                 if rc == REBOOT_EXIT and self.keep_running:
                     self._spawn()
@@ -300,6 +339,99 @@ class Node:
         return json.loads(self.out("umm status --json"))
 
 
+CRASH_MARK = "umm-test-crash: sysrq reboot now"  # what the base image's crash unit prints
+
+
+class ScenarioNode(Node):
+    """A node for the single-machine umm scenarios (tests/fleet/test_scenarios_nspawn.py),
+    driven like a vmlib.VM: a reboot ends the container and the test (reboot_via,
+    start) boots it again, kernel-style args for that one boot only; `boots`
+    counts boots. No Consul here (its unit is disabled in this node). In a
+    container /proc/sysrq-trigger is read-only, so the base image's crash unit gets
+    a drop-in that reboots with `systemctl reboot -ff` instead (reboot(2) at once,
+    no shutdown: unclean, as sysrq b is) after printing the same mark."""
+
+    iface = "host0"
+
+    def __init__(self, fleet: "Fleet", name: str, index: int):
+        super().__init__(fleet, name, index, consul_hcl="")
+        etc = self.root / "etc"
+        (etc / "systemd/system/multi-user.target.wants/consul.service").unlink(missing_ok=True)
+        with open(etc / "network/interfaces", "a") as f:
+            f.write(f"    gateway {fleet.net.prefix}.1\n")  # the bridge; nothing is routed beyond it
+        dropin = etc / "systemd/system/umm-test-crash.service.d"
+        dropin.mkdir(parents=True, exist_ok=True)
+        (dropin / "nspawn.conf").write_text(
+            "[Service]\nExecStart=\n"
+            f"ExecStart=/bin/sh -c 'echo \"{CRASH_MARK} (nspawn: systemctl reboot -ff)\" > /dev/console;"
+            " systemctl reboot --force --force; sleep 60'\n")
+
+    def start(self, *args: str) -> None:
+        """Boots once; `args` (e.g. umm=1) for this boot only. No supervisor: a
+        reboot ends the container and wait_exit()/reboot_via() see it."""
+        if self.running():
+            raise AssertionError(f"{self.name}: start() while the container runs")
+        self.keep_running = False
+        self.boot_args = " ".join(args).split()  # start("umm=1 x=y") as vmlib.VM.start takes them
+        self.started_at = time.monotonic()
+        self._spawn()
+        self.boot_args = []
+
+    def boot(self, *args: str) -> float:
+        self.start(*args)
+        return self.wait_ssh()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def console_text(self) -> str:
+        return (self.logs / f"console-{self.boots}.log").read_text(errors="replace")
+
+    def _fail(self, what: str) -> AssertionError:
+        return vmlib.VMError(f"{self.name} (boot {self.boots}): {what}; console: {self.logs}/console-{self.boots}.log")
+
+    def wait_exit(self, timeout: float = vmlib.REBOOT_TIMEOUT, what: str = "the node to reboot") -> str:
+        """Waits for the container to end: 'reboot' (status 133) or 'poweroff' (0)."""
+        assert self.proc is not None
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise self._fail(f"still running after {timeout:.0f} s waiting for {what}") from None
+        self.exits.append(rc)
+        if rc == REBOOT_EXIT:
+            return "reboot"
+        if rc == 0:
+            return "poweroff"
+        raise self._fail(f"systemd-nspawn exited {rc} waiting for {what}")
+
+    def ssh_background(self, command: str) -> subprocess.Popen:
+        """Starts `command` (e.g. one that reboots the node) without waiting for it."""
+        return subprocess.Popen(self._ssh_argv(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def power_cut_and_boot(self, *args: str) -> None:
+        """An unclean end of the boot (SIGKILL to the container's init, no
+        shutdown at all), then the next boot."""
+        self.power_cut()
+        self.start(*args)
+
+    def wait_ssh(self, timeout: float = BOOT_TIMEOUT) -> float:
+        try:
+            return super().wait_ssh(timeout)
+        except AssertionError as e:  # as vmlib.VMError, which wait_ssh_or_exit tells from others
+            raise vmlib.VMError(str(e)) from None
+
+    # The VM harness's own logic: reboot_via (run a command, wait for the container
+    # to end with the reboot status, boot again with one-boot args, fail early when
+    # the command fails), wait_ssh_or_exit, and in-node queries that only use ssh/out.
+    reboot_via = vmlib.VM.reboot_via
+    wait_ssh_or_exit = vmlib.VM.wait_ssh_or_exit
+    wait_boot_settled = vmlib.VM.wait_boot_settled
+    active_units = vmlib.VM.active_units
+    active_enter_s = vmlib.VM.active_enter_s
+    uptime = vmlib.VM.uptime
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -309,9 +441,14 @@ def _children(pid: int) -> list[int]:
 
 
 class Fleet:
-    """`servers` Consul servers (s1, s2, …) and `clients` clients (c1, …)."""
+    """`servers` Consul servers (s1, s2, …) and `clients` clients (c1, …);
+    or, with `names`, nodes of those names without Consul (its unit disabled):
+    a cluster of another kind (tests/fleet/test_pacemaker.py). nspawn names a
+    node's host-side veth `vb-<name>` host-wide, so fleets that may run at the
+    same time need names of their own. `layers`: see build_lower."""
 
-    def __init__(self, name: str, servers: int = 3, clients: int = 1):
+    def __init__(self, name: str, servers: int = 3, clients: int = 1, subnet: int | None = None,
+                 layered_lower: bool = False, names: list[str] | None = None, layers: tuple[Path, ...] = ()):
         self.base = vmlib.build_base()
         self.key = self.base / "id_ed25519"
         self.work = WORK / name
@@ -319,9 +456,15 @@ class Fleet:
             subprocess.run(["umount", "-l", *[str(p) for p in self.work.glob("*/root")]], stderr=subprocess.DEVNULL)
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.work)], check=True)
         self.work.mkdir(parents=True)
-        self.lower = build_lower(self.base)
-        self.net = Network()
+        self.lower = build_lower(self.base, name, layered=layered_lower, layers=layers)
+        self.net = Network(subnet)
         self.nodes: dict[str, Node] = {}
+        if names is not None:
+            for i, n in enumerate(names, start=1):
+                node = Node(self, n, i, consul_hcl="")
+                (node.root / "etc/systemd/system/multi-user.target.wants/consul.service").unlink(missing_ok=True)
+                self.nodes[n] = node
+            return
         server_addrs = [self.net.addr(i) for i in range(1, servers + 1)]
         names = [f"s{i}" for i in range(1, servers + 1)] + [f"c{i}" for i in range(1, clients + 1)]
         for i, n in enumerate(names, start=1):
@@ -344,6 +487,17 @@ class Fleet:
             ])
             self.nodes[n] = Node(self, n, i, hcl)
 
+    def add_scenario_node(self, name: str) -> "ScenarioNode":
+        """One more node, without Consul, for a single-machine umm scenario."""
+        node = ScenarioNode(self, name, len(self.nodes) + 1)
+        self.nodes[name] = node
+        return node
+
+    def remove_node(self, name: str) -> None:
+        node = self.nodes.pop(name)
+        node.close()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(node.dir)], stderr=subprocess.DEVNULL)
+
     def __getitem__(self, name: str) -> Node:
         return self.nodes[name]
 
@@ -355,11 +509,17 @@ class Fleet:
 
     def http(self, node: str, method: str, path: str, body: str | None = None) -> object:
         """Consul HTTP API of `node`'s agent, from the host over the test network."""
+        import urllib.error
         import urllib.request
         req = urllib.request.Request(f"http://{self.nodes[node].addr}:8500{path}", method=method,
                                      data=body.encode() if body is not None else None)
-        with urllib.request.urlopen(req, timeout=10) as r:
-            text = r.read().decode()
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+        except urllib.error.HTTPError as e:
+            if e.code == 404 and method == "GET":
+                return None  # no such key (KV), no such node
+            raise
         return json.loads(text) if text.strip() else None
 
     def members(self, via: str) -> dict[str, int]:
@@ -388,8 +548,60 @@ class Fleet:
             and all(sv["Healthy"] for sv in self.http(servers[0], "GET", "/v1/operator/autopilot/health")["Servers"])
         ), timeout=120)
 
+    def slot_holders(self) -> dict:
+        """Holders of the ungrouped reboot slots (`lock/.lock`), as s1 sees them."""
+        import base64
+        kv = self.http("s1", "GET", "/v1/kv/service/rebootmgr/lock/.lock")
+        return json.loads(base64.b64decode(kv[0]["Value"]))["Holders"] if kv else {}
+
+    def app_check_status(self, node: str) -> str | None:
+        """The status of `node`'s `app` service check as the servers see it (None: no such check)."""
+        for c in self.http("s1", "GET", f"/v1/health/node/{node}"):
+            if c.get("ServiceName") == "app":
+                return c["Status"]
+        return None
+
+    def maintenance_notes(self, node: str) -> str | None:
+        """The reason of `node`'s Consul node maintenance; None when not in maintenance."""
+        for c in self.http("s1", "GET", f"/v1/health/node/{node}"):
+            if c["CheckID"] == "_node_maintenance":
+                return c["Notes"]
+        return None
+
+    def reset(self) -> None:
+        """After a test (pass or fail): every Consul node booted, out of MM,
+        healthy, with no trigger, no coordination drop-in and no slot or
+        node maintenance left, so one test's failure does not fail the next."""
+        for n in self.nodes.values():
+            if isinstance(n, ScenarioNode):
+                continue
+            n.set_boot_args()
+            with n._lock:
+                alive = n.proc is not None and n.proc.poll() is None
+                n.keep_running = n.keep_running or alive  # undo stay_down_after_reboot()
+            if not alive:
+                n.start()
+            n.wait_ssh()
+            n.ssh("rm -f /etc/umm/umm.toml.d/50-coordination.toml /var/run/reboot-required /run/reboot-needed"
+                  " /var/lib/umm/coordination-leave; mkdir -p /etc/fleet-test; touch /etc/fleet-test/healthy",
+                  check=False)
+            if n.umm_status().get("mode") == "maintenance":
+                n.ssh("umm off", check=False)
+            n.ssh("systemctl reset-failed umm-coordination.service", check=False)
+        for n in self.nodes.values():
+            if not isinstance(n, ScenarioNode):
+                self.wait(f"{n.name}: agent up", lambda n=n: self.http(n.name, "GET", "/v1/agent/self"), timeout=60)
+                self.http(n.name, "PUT", "/v1/agent/maintenance?enable=false")
+        kv = self.http("s1", "GET", "/v1/kv/service/rebootmgr/?recurse=true") or []
+        for e in kv:
+            if e["Key"].startswith("service/rebootmgr/lock/") or e["Key"].endswith("/reboot_in_progress"):
+                self.http("s1", "DELETE", f"/v1/kv/{e['Key']}")
+        self.wait("the slot free", lambda: not self.slot_holders(), timeout=30)
+
     def close(self) -> None:
         for n in self.nodes.values():
             n.close()
         self.net.close()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.lower)], stderr=subprocess.DEVNULL)
+        subprocess.run(["umount", str(self.lower)], stderr=subprocess.DEVNULL)  # when layered
+        for d in (self.lower, f"{self.lower}.upper", f"{self.lower}.work"):
+            subprocess.run(["rm", "-rf", "--one-file-system", str(d)], stderr=subprocess.DEVNULL)

@@ -1,121 +1,41 @@
-"""Rolling reboots on nodes that really reboot: rebootmgr on every node of a
-4-node fleet (3 Consul servers and a client), each with a reboot required,
+"""Rolling reboots on nodes that really reboot: rebootmgr on four nodes of the
+fleet (its 3 Consul servers and c1), each with a reboot required,
 run as its timer would run it; every node reboots once (new boot id), never
 two at once (from the nodes' own journals), each only after the previous one
 is back and its checks pass."""
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
 import json
-import threading
 import time
 
-SETTLE = 3  # seconds; the production default is 130
+from rolloutlib import SETTLE, report, roll
 
-
-def boots(node) -> list[dict]:
-    """The node's boots from its own (persistent) journal, oldest first."""
-    return json.loads(node.out("journalctl --list-boots -o json --no-pager"))
-
-
-def windows_down(node) -> list[tuple[float, float]]:
-    """(end of a boot, start of the next) for each reboot, in epoch seconds."""
-    b = boots(node)
-    return [(b[i]["last_entry"] / 1e6, b[i + 1]["first_entry"] / 1e6) for i in range(len(b) - 1)]
+STUCK = 5  # seconds: --stuck-after for the test (the default is 1800)
 
 
 def test_rolling_reboot_one_at_a_time(fleet):
-    nodes = list(fleet.nodes.values())
-    before = {n.name: n.boot_id() for n in nodes}
-    nboots = {n.name: len(boots(n)) for n in nodes}
-    fleet.wait_cluster()  # an earlier test may have rebooted a server
-    for n in nodes:
-        fleet.wait(f"{n.name}: rebootmgr config --ensure", lambda n=n: n.ssh(
-            "rebootmgr config --ensure", check=False).returncode == 0, timeout=60)
-        n.ssh("touch /var/run/reboot-required")
-    t0 = time.monotonic()
-    busy: dict[str, float] = {n.name: 0.0 for n in nodes}  # rebootmgr's wall time per node
-    codes: dict[str, list[int]] = {n.name: [] for n in nodes}
-    # When each node's post-boot phase finished (exit 0 in a new boot): from
-    # then on its slot is free.
-    released: dict[str, float] = {}
-    done = threading.Event()
-
-    def timer(node) -> None:
-        # What rebootmgr.timer does, faster: run, then again a little later.
-        while not done.is_set():
-            s = time.monotonic()
-            try:
-                r = node.ssh("cat /proc/sys/kernel/random/boot_id;"
-                             f" rebootmgr run --check-triggers --settle {SETTLE} --wait-until-healthy 60",
-                             check=False, timeout=120)
-                if r.returncode == 255:
-                    continue  # ssh's own: the connection went with the reboot
-                codes[node.name].append(r.returncode)
-                boot = r.stdout.split("\n", 1)[0].strip()
-                if r.returncode == 0 and boot != before[node.name] and node.name not in released:
-                    released[node.name] = time.time()
-                busy[node.name] += time.monotonic() - s
-            except Exception:  # noqa: BLE001 - the node is rebooting: ssh fails
-                pass
-            done.wait(2)
-
-    threads = [threading.Thread(target=timer, args=(n,), daemon=True) for n in nodes]
-    for t in threads:
-        t.start()
-
-    def finished() -> bool:
-        for n in nodes:
-            if n.boot_id() == before[n.name]:
-                return False
-            if n.ssh("test -e /var/run/reboot-required", check=False).returncode == 0:
-                return False
-        kv = fleet.http("s1", "GET", "/v1/kv/service/rebootmgr/?recurse=true") or []
-        return not any("reboot_in_progress" in e["Key"] for e in kv)
-
-    try:
-        fleet.wait("every node rebooted once and finished its post-boot phase", finished, timeout=600)
-    finally:
-        done.set()
-        for t in threads:
-            t.join(timeout=150)
-    wall = time.monotonic() - t0
-
-    # Each node rebooted exactly once (one more boot in its journal).
-    for n in nodes:
-        assert len(boots(n)) == nboots[n.name] + 1, (n.name, boots(n))
-        assert n.exits.count(133) >= 1
+    """Scenario 1 on the first four nodes (3 servers, c1): the servers' quorum
+    rule is part of it."""
+    ro = roll(fleet, [fleet[n] for n in ("s1", "s2", "s3", "c1")])
+    ro.check_each_rebooted_once()
     # Never two down at once: the down windows (from each node's own journal)
-    # do not overlap, and each reboot starts after the previous node is back.
-    last = [(n.name, windows_down(n)[-1]) for n in nodes]
-    last.sort(key=lambda x: x[1][0])
+    # do not overlap, and each reboot starts after the previous node is back
+    # and its post-boot phase (health checks passed, slot released) finished.
+    last = ro.last_down()
     for (a, (_, a_up)), (b, (b_down, _)) in zip(last, last[1:]):
         assert b_down > a_up, f"{b} went down at {b_down} before {a} was back at {a_up}: {last}"
-        # ... and only after the previous node's post-boot phase (health
-        # checks passed, slot released) had finished.
-        assert b_down > released[a], f"{b} went down at {b_down}, {a} released its slot at {released[a]}"
-    for n in nodes:
-        assert any(c == 0 for c in codes[n.name]), (n.name, codes[n.name])
-        assert not any(c >= 100 for c in codes[n.name]), (n.name, codes[n.name])
-        # Blocked runs are "try later" codes: slot busy (4), a member down (3),
-        # checks failing (2), quorum at risk (10), reboot pending (8), Consul
-        # unreachable (6: the agent is not up yet after a boot, or Raft has no
-        # leader for a moment while a server reboots).
-        assert set(codes[n.name]) <= {0, 2, 3, 4, 6, 8, 10}, (n.name, codes[n.name])
-    order = " -> ".join(name for name, _ in last)
-    print(f"\nrolling reboot of {len(nodes)} nodes: {wall:.1f} s wall, order {order}")
-    for name, (down, up) in last:
-        print(f"  {name}: down {dt.datetime.fromtimestamp(down):%H:%M:%S.%f} for {up - down:.1f} s;"
-              f" rebootmgr busy {busy[name]:.1f} s in {len(codes[name])} runs"
-              f" (settle {SETTLE} s included), exit codes {sorted(set(codes[name]))},"
-              f" slot released {released[name] - up:.1f} s after its boot")
+        assert b_down > ro.released[a], f"{b} went down at {b_down}, {a} released its slot at {ro.released[a]}"
+    report("rolling reboot, one at a time", ro)
 
 
 def test_a_node_that_never_comes_back_keeps_its_slot_until_released(fleet):
     """Fail-stop: c1 goes down for its reboot and stays down. Its slot stays
-    held, so no other node reboots; `rebootmgr status` names it; an
-    operator's `rebootmgr release --node c1` frees the slot and the others go on."""
+    held, so no other node reboots; `rebootmgr status` names it; after the
+    deadline it is reported stuck (critical check, event, status with since
+    when); an operator's `rebootmgr release --node c1` frees the slot and the
+    others go on."""
     fleet.wait_cluster()
     c1, s1 = fleet["c1"], fleet["s1"]
     for n in (c1, s1):
@@ -137,10 +57,47 @@ def test_a_node_that_never_comes_back_keeps_its_slot_until_released(fleet):
     assert s1.boot_id() == s1_boot
     st = json.loads(s1.out("rebootmgr status --json"))
     assert "c1" in json.dumps(st.get("in_progress", st)), st
+    assert st["stuck"] == [], st  # not before the deadline (default 1800 s)
+    assert "rebootmgr-stuck" not in fleet.http("s1", "GET", "/v1/agent/checks")
 
-    # The operator's override frees it; s1 then reboots.
+    # Past the deadline (here STUCK s instead of 30 min) the slot is reported
+    # stuck: a critical check on the observing node's agent, an event seen
+    # cluster-wide, and `rebootmgr status` names the node and since when.
+    time.sleep(STUCK)
+    t_stuck = time.monotonic()
+    r = s1.ssh(f"rebootmgr run --check-triggers --settle {SETTLE} --stuck-after {STUCK}", check=False, timeout=120)
+    assert r.returncode in (3, 4), r.stdout + r.stderr
+    assert "c1 has held the reboot slot" in r.stderr, r.stderr
+    check = fleet.http("s1", "GET", "/v1/agent/checks")["rebootmgr-stuck"]
+    assert check["Status"] == "critical" and "c1" in check["Output"], check
+    crit = fleet.http("s2", "GET", "/v1/health/state/critical")
+    assert any(ch["CheckID"] == "rebootmgr-stuck" and ch["Node"] == "s1" for ch in crit), crit
+    st = json.loads(s1.out(f"rebootmgr status --json --stuck-after {STUCK}"))
+    assert [x["node"] for x in st["stuck"]] == ["c1"], st
+    marker = json.loads(base64.b64decode(fleet.http(
+        "s2", "GET", "/v1/kv/service/rebootmgr/nodes/c1/reboot_in_progress")[0]["Value"]))
+    assert st["stuck"][0]["since"] == marker["since"], (st, marker)
+    text = s1.out(f"rebootmgr status --stuck-after {STUCK}")
+    assert "stuck:" in text and "c1 has held the reboot slot" in text and "UTC" in text, text
+
+    def event_seen() -> list:
+        return [json.loads(base64.b64decode(e["Payload"])) for e in
+                fleet.http("s2", "GET", "/v1/event/list?name=rebootmgr-stuck") or []]
+    fleet.wait("the stuck event reached s2", lambda: any(
+        p and p[0]["node"] == "c1" for p in event_seen()), timeout=30)
+    n_events = len(event_seen())
+    # A second run with the same stuck set fires no second event.
+    s1.ssh(f"rebootmgr run --check-triggers --settle {SETTLE} --stuck-after {STUCK}", check=False, timeout=120)
+    time.sleep(2)
+    assert len(event_seen()) == n_events, event_seen()
+    reported = time.monotonic() - t_stuck
+
+    # The operator's override frees it; s1 then reboots, and its first run
+    # after the release removes the stuck check.
     s1.ssh("rebootmgr release --node c1")
     fleet.wait("s1 rebooted after the release", lambda: (
         s1.ssh(f"rebootmgr run --check-triggers --settle {SETTLE} --wait-until-healthy 60",
                check=False, timeout=120).returncode in (0, 255, 3, 6) and s1.boot_id() != s1_boot), timeout=240)
-    print(f"\nslot held by the dead node until release; s1 rebooted after it (boots {s1.boots})")
+    assert "rebootmgr-stuck" not in fleet.http("s1", "GET", "/v1/agent/checks")
+    print(f"\nslot held by the dead node until release; reported stuck (check, event, status) in {reported:.1f} s;"
+          f" s1 rebooted after the release (boots {s1.boots})")
