@@ -68,10 +68,13 @@ mkdir -p "$TMP"
 ROOT="$TMP/rootfs"
 
 if [[ -z "$MIRROR" ]]; then
-    # The host's own Debian mirror (deb822 or one-line sources), else deb.debian.org.
+    # The host's own Debian mirror (deb822 or one-line sources): the one apt already uses.
     MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
              | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ' || true)
-    MIRROR=${MIRROR:-http://deb.debian.org/debian}
+    if [[ -z "$MIRROR" ]]; then
+        log "no Debian mirror in /etc/apt/sources.list*: set MIRROR=<the URL of a Debian mirror>"
+        exit 1
+    fi
 fi
 log "debootstrap bookworm from $MIRROR into $ROOT"
 debootstrap --variant=minbase \

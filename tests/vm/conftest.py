@@ -20,7 +20,7 @@ def plain_image(base):
 
 @pytest.fixture(scope="session")
 def umm_image(base):
-    """The base rootfs with this build's umm installed by scripts/install.sh."""
+    """The base rootfs with this build's umm package installed (dpkg -i in a chroot)."""
     return vmlib.build_image(base, "umm", install=vmlib.install_requested())
 
 

@@ -9,7 +9,7 @@ cd "$(dirname "$(readlink -f "$0")")/../.."
 echo "==> Host packages and the cached base image (first run: a few minutes; then cached)"
 tests/vm/build-base.sh >/dev/null
 if [[ "${UMM_VM_NO_INSTALL:-}" != 1 ]]; then
-    echo "==> Building umm: scripts/build-release.sh"
-    scripts/build-release.sh
+    echo "==> Building the umm package: make deb (scripts/deb.sh; the demo VM installs it)"
+    scripts/deb.sh
 fi
 exec python3 tests/vm/demo.py

@@ -4,8 +4,9 @@
 #   tests/vm/run.sh [pytest args...]      e.g. tests/vm/run.sh -k scenario -x
 #
 # Installs what it needs (apt: qemu, debootstrap, ssh, e2fsprogs; pip: pytest),
-# builds or reuses the cached base image, builds umm (scripts/build-release.sh:
-# the workspace, the static generator) and runs pytest on tests/vm. two VMs run at once by default (pytest-xdist, one
+# builds or reuses the cached base image, builds the umm package (scripts/deb.sh, which runs
+# scripts/build-release.sh: the workspace, the static generator; UMM_VM_DEB=FILE uses that
+# package) and runs pytest on tests/vm. two VMs run at once by default (pytest-xdist, one
 # per core: TCG guests are single-threaded); UMM_VM_JOBS=1 runs one at a time. See docs/vm-tests.md.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
@@ -37,9 +38,11 @@ if [[ "${UMM_VM_NO_INSTALL:-}" == 1 ]]; then
     say "UMM_VM_NO_INSTALL=1: the guest images get NO umm (harness development only)"
 else
     command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain first" >&2; exit 1; }
-    say "scripts/build-release.sh (cargo build --release --workspace; the static umm-generator)"
-    scripts/build-release.sh
-    [[ -x scripts/install.sh ]] || { echo "scripts/install.sh missing or not executable: cannot install umm into the guest" >&2; exit 1; }
+    # The guests get the package (dpkg -i): the VM suite proves the .deb.
+    if [[ -z "${UMM_VM_DEB:-}" ]]; then
+        say "make deb (scripts/deb.sh)"
+        scripts/deb.sh
+    fi
 fi
 
 args=()

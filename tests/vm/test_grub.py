@@ -40,7 +40,7 @@ ID_RX = re.compile(r"\$menuentry_id_option '([^']*)'")
 def grub_image():
     variant = vmlib.build_variant("grub")
     tree = vmlib.make_tree(variant, "grub")
-    assert (tree / "etc/grub.d/55_umm").exists(), "install.sh did not install 55_umm into /etc/grub.d"
+    assert (tree / "etc/grub.d/55_umm").exists(), "the package did not install 55_umm into /etc/grub.d"
     img = vmlib.make_disk_image(tree, tree.with_suffix(".img"))
     subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
     return img
@@ -157,12 +157,16 @@ def test_grub_entry_generated_and_booted_through_grub(make_vm, grub_image):
     vm.out("rm -f /boot/grub/grub.cfg.new")
     assert "umm-maintenance" in vm.out("cat /boot/grub/grub.cfg")
 
-    # Removing the package's file (what a package removal does) and running
-    # update-grub leaves no maintenance entry behind.
-    vm.out("mv /etc/grub.d/55_umm /root/55_umm")
+    # A removed package (dpkg -r: the binaries go, the conffile
+    # /etc/grub.d/55_umm stays) leaves no maintenance entry behind after
+    # update-grub.
+    vm.out("mv /usr/sbin/umm /root/umm.bin")
     cfg = g.update_grub(saved)
-    assert "umm=1" not in cfg and "umm-" not in cfg and "55_umm" not in cfg, section(cfg, "10_linux")
-    # ... and `umm on --via-grub` refuses: GRUB would silently boot normally.
+    vm.out("mv /root/umm.bin /usr/sbin/umm")
+    assert "umm=1" not in cfg and "umm-" not in cfg, section(cfg, "55_umm")
+    # Without the grub.d file (an operator deleted it) and that grub.cfg,
+    # `umm on --via-grub` refuses: GRUB would silently boot normally.
+    vm.out("mv /etc/grub.d/55_umm /root/55_umm")
     r = g.sh("umm on --via-grub --no-reboot")
     assert r.returncode == 1 and "update-grub" in r.stderr, (r.returncode, r.stdout, r.stderr)
     assert "next_entry" not in g.grubenv()

@@ -85,27 +85,49 @@ def install_requested() -> bool:
     return os.environ.get("UMM_VM_NO_INSTALL", "") not in ("1", "yes", "true")
 
 
-def install_umm(tree: Path) -> None:
-    """Installs this build's umm into the root tree `tree`, as an operator would."""
-    script = REPO / "scripts" / "install.sh"
-    if not script.exists():
-        raise VMError(
-            f"{script} is missing: cannot install umm into the test image "
-            "(set UMM_VM_NO_INSTALL=1 only to develop the harness itself)"
-        )
-    r = subprocess.run(
-        [str(script), "--destdir", str(tree)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+def deb_path() -> Path:
+    """The package under test: UMM_VM_DEB, else this version's build in target/debian/
+    (`make deb`; tests/vm/run.sh builds it)."""
+    if os.environ.get("UMM_VM_DEB"):
+        return Path(os.environ["UMM_VM_DEB"])
+    m = re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M)
+    debs = sorted((REPO / "target" / "debian").glob(f"umm_{m.group(1) if m else '*'}_*.deb"))
+    if len(debs) != 1:
+        raise VMError(f"expected one package target/debian/umm_<version>_<arch>.deb, found {debs}: run 'make deb'")
+    return debs[0]
+
+
+def install_deb(tree: Path, deb: Path | None = None, action: str = "install") -> str:
+    """Installs (or removes/purges) the package in a root tree as an admin would: the real
+    dpkg in a chroot, maintainer scripts included (systemd does not run there, so they do
+    what they do in an image build: preset, no daemon-reload). Returns dpkg's output."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+    if action == "install":
+        deb = deb or deb_path()
+        shutil.copy(deb, tree / "tmp" / deb.name)
+        cmd = ["dpkg", "-i", f"/tmp/{deb.name}"]
+    else:
+        cmd = ["dpkg", "--purge" if action == "purge" else "--remove", "umm"]
+    r = subprocess.run(["chroot", str(tree), *cmd], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if deb is not None:
+        (tree / "tmp" / deb.name).unlink(missing_ok=True)
     if r.returncode != 0:
-        raise VMError(f"scripts/install.sh --destdir {tree} failed ({r.returncode}):\n{r.stdout}")
-    if not (tree / "usr/sbin/umm").exists():
-        raise VMError(f"scripts/install.sh ran but {tree}/usr/sbin/umm does not exist:\n{r.stdout}")
+        raise VMError(f"chroot {tree} {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}")
+    if action == "install" and not (tree / "usr/sbin/umm").exists():
+        raise VMError(f"dpkg -i ran but {tree}/usr/sbin/umm does not exist:\n{r.stdout}")
+    return r.stdout
 
 
-def build_image(base: Path, name: str, install: bool, size: str = "2G") -> Path:
-    """Copies the base rootfs, installs umm with scripts/install.sh when asked,
-    and turns the tree into a raw ext4 image (no mounts needed)."""
+def install_umm(tree: Path) -> None:
+    """Installs this build's umm into the root tree `tree`, as an operator would: its package."""
+    install_deb(tree)
+
+
+def build_image(base: Path, name: str, install: bool, size: str = "2G",
+                extra: dict[str, Path] | None = None) -> Path:
+    """Copies the base rootfs, installs the umm package into it when asked (dpkg -i in a
+    chroot: install_deb), and turns the tree into a raw ext4 image (no mounts needed)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     d = IMAGE_DIR / worker
     d.mkdir(parents=True, exist_ok=True)
@@ -117,6 +139,9 @@ def build_image(base: Path, name: str, install: bool, size: str = "2G") -> Path:
     subprocess.run(["cp", "-a", "--reflink=auto", str(base / "rootfs"), str(tree)], check=True)
     if install:
         install_umm(tree)
+    for rel, src in (extra or {}).items():  # files to put in the image, e.g. packages
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, tree / rel)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "umm-root", "-d", str(tree), str(img), size], check=True)
     subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
     _log(f"image {img} ({'umm installed' if install else 'plain'}) in {time.monotonic() - t0:.1f} s")
@@ -131,17 +156,14 @@ def build_variant(name: str) -> Path:
 
 
 def make_tree(variant: Path, name: str) -> Path:
-    """A copy of a variant's rootfs with this build's umm installed by scripts/install.sh."""
+    """A copy of a variant's rootfs with this build's umm package installed (install_umm)."""
     d = IMAGE_DIR / "initsystems"
     d.mkdir(parents=True, exist_ok=True)
     tree = d / f"{name}.tree"
     if tree.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(tree)], check=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(variant / "rootfs"), str(tree)], check=True)
-    r = subprocess.run([str(REPO / "scripts/install.sh"), "--destdir", str(tree)],
-                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise VMError(f"install.sh failed:\n{r.stdout}")
+    install_umm(tree)
     return tree
 
 
@@ -177,10 +199,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(sig: int = signal.SIGKILL) -> None:
     # qemu must not outlive the test process, even when it is SIGKILLed.
+    # (systemd-nspawn gets SIGTERM instead: it then shuts its container down;
+    # killed, it would leave the container's init running.)
     try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6").prctl(1, sig)  # PR_SET_PDEATHSIG
     except OSError:
         pass
     os.setpgrp()
