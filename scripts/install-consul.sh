@@ -6,8 +6,7 @@
 #
 #   UMM_CACHE   cache root (default /var/cache/umm); binary ends up in
 #               $UMM_CACHE/consul/usr/bin/consul
-#   DEBIAN_MIRROR  mirror URL (default: the first Debian mirror apt already uses,
-#               else http://deb.debian.org/debian)
+#   DEBIAN_MIRROR  mirror URL (default: the first Debian mirror apt already uses)
 set -eu
 
 cache="${UMM_CACHE:-/var/cache/umm}/consul"
@@ -26,7 +25,10 @@ if [ -z "$mirror" ]; then
     mirror=$( (grep -h '^deb ' /etc/apt/sources.list 2>/dev/null || true) |
         awk '{for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' | grep -v security | head -n1)
 fi
-mirror="${mirror:-http://deb.debian.org/debian}"
+if [ -z "$mirror" ]; then
+    echo "install-consul: no Debian mirror in /etc/apt/sources.list*: set DEBIAN_MIRROR=<the URL of a Debian mirror>" >&2
+    exit 1
+fi
 
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -r "$keyring" ] || { echo "install-consul: $keyring missing (apt-get install debian-archive-keyring)" >&2; exit 1; }

@@ -19,20 +19,20 @@ apt_packages=(
     valgrind time      # benchmarks
     systemd-container  # systemd-nspawn: the fleet tests (tests/fleet)
     iproute2           # the fleet's bridge and veths
+    curl               # rebootmgr/tests/consul_tls.rs: ACL policy and token over HTTPS
+    musl-tools         # x86_64-linux-musl-gcc: ring (rustls, via umm-testsupport) in the static generator's tests
+    prometheus-node-exporter  # tests/metrics.rs, rebootmgr/tests/observability.rs: scrapes the textfiles
+    prometheus-alertmanager   # rebootmgr/tests/observability.rs: the silence held as a lease
 )
-missing=()
-for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+"$here/apt-ensure.sh" test-deps "${apt_packages[@]}"
+# pytest, and pytest-xdist: the fleet and VM suites run two workers.
+for mod in pytest xdist; do
+    if ! python3 -c "import $mod" 2>/dev/null; then
+        pkg=pytest; [[ $mod == xdist ]] && pkg=pytest-xdist
+        echo "test-deps: installing $pkg"
+        python3 -m pip install -q "$pkg"
+    fi
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "test-deps: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-if ! python3 -c 'import pytest' 2>/dev/null; then
-    echo "test-deps: installing pytest"
-    python3 -m pip install -q pytest
-fi
 # The static generator (scripts/build-release.sh).
 if ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
     rustup target add x86_64-unknown-linux-musl
@@ -42,6 +42,9 @@ for c in rustfmt clippy; do
         rustup component add "$c"
     fi
 done
+# make deb and its check (tests/man.rs, tests/units.rs and the VM suite need them too):
+# pandoc, man-db, groff, dpkg-dev, lintian, cargo-deb.
+"$here/deb-deps.sh"
 if [ -x "$here/install-consul.sh" ]; then
     CONSUL_BIN=$("$here/install-consul.sh")
     echo "test-deps: consul at $CONSUL_BIN"

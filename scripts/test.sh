@@ -6,8 +6,11 @@
 #      of the units, the CLI on fake roots, rebootmgr against a real Consul cluster, grub and
 #      upstart checks
 #   3. the fleet suite (tests/fleet): real systemd boots in nspawn containers, a real
-#      3-server Consul cluster across them
-#   4. the VM suite (tests/vm): real boots under qemu
+#      3-server Consul cluster across them, and the single-node umm scenarios 2-7
+#   4. a short fuzz pass over every parser (fuzz/run.sh: AFL++ via cargo-afl)
+#   4b. the Nova suite (tests/nova): the compute-host drain against a real Nova lab (chroot)
+#   5. the Debian package: built (make deb), lintian-clean, a copy of dist/ plus the binaries
+#   6. the VM suite (tests/vm): real boots under qemu
 # Nothing is skipped: a missing tool is installed, or the run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +33,18 @@ step "the generator's tests against the static release build (scripts/build-rele
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 cargo test --release -p umm-generator --target x86_64-unknown-linux-musl
 
-step "fleet suite (nspawn nodes in a real Consul cluster)"
+step "fleet suite (nspawn nodes: a real Consul cluster, umm scenarios 2-7)"
 tests/fleet/run.sh
+
+step "fuzz smoke pass (AFL++, 5 s per target; the long run is in docs/security.md)"
+fuzz/run.sh 5
+
+step "Debian package: make deb, lintian, contents (scripts/check-deb.sh)"
+scripts/deb.sh
+scripts/check-deb.sh
+
+step "Nova suite (the compute-host drain against a real Nova lab in a chroot)"
+tests/nova/run.sh
 
 step "VM suite"
 if [ ! -x tests/vm/run.sh ]; then
