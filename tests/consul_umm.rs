@@ -109,3 +109,58 @@ fn unreachable_consul_changes_nothing() {
     assert!(text(&o).contains("[coordination]"), "{}", text(&o));
     assert!(!state(n.path()).contains("[request]"));
 }
+
+/// A maintenance boot after a reboot loop, announced while the node's agent
+/// and the catalog disagree (after an agent's start the catalog lags behind
+/// it): the agent still has the maintenance of the reboot before the loop,
+/// the catalog already shows the new reason. The announcement is decided
+/// from the agent, where it is written, so the agent ends with the new
+/// reason (CI once saw the old one stay: tests/fleet/test_mm_announced.py).
+#[test]
+fn a_reboot_loop_is_announced_whatever_the_catalog_shows() {
+    let agents = cluster("uml", 1);
+    let a1 = &agents[1];
+    let c = a1.client();
+    let n = fake_root(&a1.addr(), "3s");
+    n.write("/var/lib/umm/state", "version = 1\nunclean_boots = 3\n");
+    n.write(
+        "/run/umm/boot",
+        "decision=maintenance:reboot-loop\nboot_id=b1\ntime=1\n",
+    );
+    let old = format!("rebootmgr: rebooting {}", a1.name);
+    let new = format!(
+        "umm: maintenance mode on {} (after a reboot loop: 3 unclean boots)",
+        a1.name
+    );
+    c.set_node_maintenance(&a1.name, true, &old).unwrap();
+    let agent_reason = || {
+        http("GET", &format!("{}/v1/agent/checks", a1.addr()), None)["_node_maintenance"]["Notes"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(agent_reason().as_deref(), Some(old.as_str()));
+    // The catalog's copy says the new reason; the agent's own check does not.
+    let node = http(
+        "GET",
+        &format!("{}/v1/catalog/node/{}", a1.addr(), a1.name),
+        None,
+    );
+    http(
+        "PUT",
+        &format!("{}/v1/catalog/register", a1.addr()),
+        Some(serde_json::json!({
+            "Node": a1.name, "Address": node["Node"]["Address"], "SkipNodeUpdate": true,
+            "Check": {"Node": a1.name, "CheckID": "_node_maintenance", "Name": "Node Maintenance Mode",
+                      "Status": "critical", "Notes": new},
+        })),
+    );
+
+    let o = umm(n.path(), &["boot", "coordination-leave"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("after a reboot loop"), "{}", text(&o));
+    assert_eq!(
+        agent_reason().as_deref(),
+        Some(new.as_str()),
+        "the agent kept the reason of the reboot before the loop"
+    );
+}

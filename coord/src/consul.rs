@@ -705,8 +705,23 @@ impl Consul {
     }
 
     /// The reason of `node`'s Consul node maintenance (`_node_maintenance`
-    /// check's notes); `None` when the node is not in maintenance.
+    /// check's notes); `None` when the node is not in maintenance. Read
+    /// where [`set_node_maintenance`](Self::set_node_maintenance) writes:
+    /// for the local agent's own node, the agent itself. Its catalog entry
+    /// lags behind it after the agent starts (anti-entropy), and the agent
+    /// ignores an "enable" while its own check exists: deciding from the
+    /// catalog once left a reboot loop announced with the reason of the
+    /// reboot before it (CI, tests/fleet/test_mm_announced.py).
     pub fn node_maintenance_reason(&self, node: &str) -> Result<Option<String>> {
+        if self.agent_node_name()? == node {
+            let v = self.json("GET", "/v1/agent/checks", None, "GET agent checks")?;
+            return Ok(v.get(NODE_MAINTENANCE_CHECK).map(|c| {
+                c.get("Notes")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            }));
+        }
         Ok(self
             .node_checks(node)?
             .into_iter()

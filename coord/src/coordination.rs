@@ -98,6 +98,12 @@ pub enum CoordinationError {
     /// This node is a voting Consul server whose reboot would cost the Raft
     /// quorum (see `health::evaluate_quorum`).
     QuorumAtRisk(Vec<String>),
+    /// Node maintenance was set, but the agent shows another reason (or
+    /// none): the caller retries.
+    MaintenanceNotSet {
+        reason: String,
+        shows: Option<String>,
+    },
 }
 
 impl fmt::Display for CoordinationError {
@@ -114,6 +120,16 @@ impl fmt::Display for CoordinationError {
             CoordinationError::RebootInProgress => write!(f, "rebootmgr is rebooting this node"),
             CoordinationError::Unhealthy(b) => write!(f, "checks still failing: {}", b.join("; ")),
             CoordinationError::QuorumAtRisk(b) => write!(f, "{}", b.join("; ")),
+            CoordinationError::MaintenanceNotSet { reason, shows } => match shows {
+                Some(s) => write!(
+                    f,
+                    "node maintenance set with reason {reason:?}, but the agent shows {s:?}"
+                ),
+                None => write!(
+                    f,
+                    "node maintenance set with reason {reason:?}, but the agent shows none"
+                ),
+            },
         }
     }
 }
@@ -186,6 +202,13 @@ pub fn announce_maintenance(
             c.set_node_maintenance(node, false, "")?;
         }
         c.set_node_maintenance(node, true, reason)?;
+        let now = c.node_maintenance_reason(node)?;
+        if now.as_deref() != Some(reason) {
+            return Err(CoordinationError::MaintenanceNotSet {
+                reason: reason.to_string(),
+                shows: now,
+            });
+        }
         // The notification (`consul watch -type event -name umm-maintenance`).
         let payload = serde_json::json!({"node": node, "reason": reason}).to_string();
         if let Err(e) = c.event_fire(MAINTENANCE_EVENT, &payload) {
