@@ -33,6 +33,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// The arena's size.
 pub const SIZE: usize = 1 << 20;
 
+/// Every block is aligned at least this much, as malloc's are on x86_64
+/// (`alignof(max_align_t)`).
+pub const MIN_ALIGN: usize = 16;
+
 #[repr(C, align(4096))]
 struct Memory(UnsafeCell<[u8; SIZE]>);
 
@@ -77,8 +81,12 @@ impl Arena {
         let mut cur = self.next.load(Relaxed);
         loop {
             // Alignment of the address, not of the offset: base is 4096-aligned
-            // but an alignment above that is possible in a Layout.
-            let start = (base + cur).checked_next_multiple_of(layout.align())? - base;
+            // but an alignment above that is possible in a Layout. Never less
+            // than malloc's 16 bytes: C code takes that for granted (the
+            // unwinder's exception object, a Rust allocation, is accessed
+            // with 16-byte SSE moves: 8-aligned, a panic was a SIGSEGV).
+            let align = layout.align().max(MIN_ALIGN);
+            let start = (base + cur).checked_next_multiple_of(align)? - base;
             let end = start.checked_add(layout.size()).filter(|&e| e <= SIZE)?;
             match self.next.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
                 Ok(_) => return Some((base + start) as *mut u8),
@@ -175,6 +183,11 @@ mod tests {
         let a = fresh();
         unsafe {
             let p = a.alloc(layout(3, 1));
+            assert_eq!(
+                p as usize % MIN_ALIGN,
+                0,
+                "malloc's alignment, whatever was asked"
+            );
             let q = a.alloc(layout(16, 64));
             assert_eq!(q as usize % 64, 0);
             assert!(q as usize >= p as usize + 3);
@@ -222,7 +235,7 @@ mod tests {
                 "the arena still serves small blocks"
             );
             // Filling the arena, then growing its last block past the end: copied out.
-            let rest = a.alloc(layout(SIZE - a.used(), 1));
+            let rest = a.alloc(layout(SIZE - a.used().next_multiple_of(MIN_ALIGN), 1));
             assert!(a.offset(rest).is_some());
             let out = a.realloc(small, layout(100, 8), 200);
             assert!(
