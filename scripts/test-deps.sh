@@ -21,6 +21,7 @@ apt_packages=(
     iproute2           # the fleet's bridge and veths
     curl               # rebootmgr/tests/consul_tls.rs: ACL policy and token over HTTPS
     musl-tools         # x86_64-linux-musl-gcc: ring (rustls, via umm-testsupport) in the static generator's tests
+    rustc-web cargo-web rust-web-src  # scripts/cargo-static.sh: the static generator with std rebuilt (-Z build-std)
     prometheus-node-exporter  # tests/metrics.rs, rebootmgr/tests/observability.rs: scrapes the textfiles
     prometheus-alertmanager   # rebootmgr/tests/observability.rs: the silence held as a lease
 )

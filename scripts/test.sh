@@ -30,8 +30,14 @@ step "cargo test --workspace"
 cargo test --workspace
 
 step "the generator's tests against the static release build (scripts/build-release.sh)"
-rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-cargo test --release -p umm-generator --target x86_64-unknown-linux-musl
+static_bin=target/x86_64-unknown-linux-musl/release/umm-generator
+scripts/build-release.sh
+built=$(sha256sum < "$static_bin")
+scripts/cargo-static.sh test
+if [ "$(sha256sum < "$static_bin")" != "$built" ]; then
+    echo "the static generator that was tested is not the one scripts/build-release.sh built (scripts/cargo-static.sh must build both the same way)" >&2
+    exit 1
+fi
 
 step "fleet suite (nspawn nodes: a real Consul cluster, umm scenarios 2-7)"
 tests/fleet/run.sh
