@@ -2,8 +2,12 @@
 """Benchmark: what umm-init (the PID-1 pre-stage) adds between the kernel's
 exec of init and the exec of the real init, on a fake root.
 
-    bench/init.py [--rounds N] [--umm BIN] [--dynamic BIN] [--no-build]
+    bench/init.py [--rounds N] [--umm BIN] [--dynamic BIN] [--no-build] [--check]
     bench/init.py --pid1 [--rounds N]    # as PID 1 of a systemd-nspawn container
+
+Exit status 0 unless the measurement itself failed (a wrong decision, a
+build or compiler error); with --check, 1 also when the target (< 1 ms
+added) is missed.
 
 With --pid1 the same chain runs as PID 1 of a container whose root is the
 same Debian 12 server's root, so umm-init takes the real-root path of a boot:
@@ -44,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import generator as g  # noqa: E402  (the fake root and state texts)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_NS = 1_000_000  # issue 19: < 1 ms added between the two execs
 
 STAMP_C = r"""
 #include <stdio.h>
@@ -96,6 +101,7 @@ def main():
     ap.add_argument("--umm", default=os.path.join(REPO, "target/x86_64-unknown-linux-musl/release/umm-generator"))
     ap.add_argument("--dynamic", default=os.path.join(REPO, "target/release/umm-generator"))
     ap.add_argument("--no-build", action="store_true", help="do not run scripts/build-release.sh first")
+    ap.add_argument("--check", action="store_true", help="exit 1 when the target (< 1 ms added) is missed")
     ap.add_argument("--pid1", action="store_true",
                     help="run each case as PID 1 of a systemd-nspawn container on the root (default 200 rounds)")
     a = ap.parse_args()
@@ -176,7 +182,7 @@ def bench(a, base):
     added = report(a, "fake root", cases, res, own, elapsed, loads, f"{a.umm} (reference: {a.dynamic})")
     print(f"ratio static / glibc-dynamic added time: normal {added['normal'] / added['dyn-normal']:.2f}, "
           f"maintenance {added['maint'] / added['dyn-maint']:.2f}")
-    return 0 if max(added["normal"], added["maint"]) < 1_000_000 else 1
+    return verdict(a, added)
 
 
 def bench_pid1(a, base):
@@ -197,7 +203,7 @@ def bench_pid1(a, base):
     ]
     res, own, elapsed, loads = run_rounds(a, cases)
     added = report(a, "PID 1 of a systemd-nspawn container on the root", cases, res, own, elapsed, loads, a.umm)
-    return 0 if max(added["normal"], added["maint"]) < 1_000_000 else 1
+    return verdict(a, added)
 
 
 def run_rounds(a, cases):
@@ -221,6 +227,11 @@ def run_rounds(a, cases):
                 if m:
                     own[key].append(float(m.group(1)))
     return res, own, time.time() - t_start, (load_before, os.getloadavg(), t_start)
+
+
+def verdict(a, added):
+    """The exit status: 1 only with --check and the target missed."""
+    return 1 if a.check and max(added["normal"], added["maint"]) >= TARGET_NS else 0
 
 
 def med(xs):
@@ -254,7 +265,7 @@ def report(a, where, cases, res, own, elapsed, loads, bins):
     print("  (own line: umm-init's \"(N ms in umm-init)\" from its main to the exec, median, µs)")
     print()
     worst = max(added["normal"], added["maint"])
-    print(f"{'PASS' if worst < 1_000_000 else 'FAIL'}  added by umm-init (static, median of paired differences): "
+    print(f"{'PASS' if worst < TARGET_NS else 'FAIL'}  added by umm-init (static, median of paired differences): "
           f"worst {worst / 1000:.0f} µs < 1000 µs")
     return added
 

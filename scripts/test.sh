@@ -10,6 +10,7 @@
 #   4. a short fuzz pass over every parser (fuzz/run.sh: AFL++ via cargo-afl)
 #   4b. the Nova suite (tests/nova): the compute-host drain against a real Nova lab (chroot)
 #   5. the Debian package: built (make deb), lintian-clean, a copy of dist/ plus the binaries
+#   5b. every benchmark briefly (bench/smoke.sh): each runs to its report; figures not judged
 #   6. the VM suite (tests/vm): real boots under qemu
 # Nothing is skipped: a missing tool is installed, or the run fails.
 set -euo pipefail
@@ -48,6 +49,9 @@ fuzz/run.sh 5
 step "Debian package: make deb, lintian, contents (scripts/check-deb.sh)"
 scripts/deb.sh
 scripts/check-deb.sh
+
+step "benchmarks, smoke run (bench/smoke.sh: each runs to its report, the figures are not judged)"
+bench/smoke.sh
 
 step "Nova suite (the compute-host drain against a real Nova lab in a chroot)"
 tests/nova/run.sh
