@@ -134,7 +134,7 @@ pub struct Service {
 }
 
 /// A server as the drain sees it (`GET /servers/detail`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Server {
     pub id: String,
     pub name: String,
