@@ -1,11 +1,12 @@
 #!/bin/bash
 # The one definition of how the static umm-generator (also umm-init, PID 1) is
-# built: scripts/build-release.sh builds it with this, scripts/test.sh tests it
-# with this, so the tests run the very binary that is installed.
+# built: scripts/build-release.sh builds it with this (`test --no-run`),
+# scripts/test.sh tests it with this, so the tests run the very binary that is
+# installed.
 #
-#   scripts/cargo-static.sh build|test [CARGO ARGS...]
+#   scripts/cargo-static.sh test [CARGO ARGS...]
 #
-# runs `cargo build|test --release -p umm-generator --target x86_64-unknown-linux-musl`
+# runs `cargo test --release -p umm-generator --target x86_64-unknown-linux-musl`
 # with the standard library rebuilt for the generator (docs/benchmarks.md,
 # "Size"). What that changes, and why each step is there:
 #
@@ -40,9 +41,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-mode=${1:?usage: scripts/cargo-static.sh build|test [CARGO ARGS...]}
+# Only `test` (with --no-run to build): a `cargo build` rebuilds std with another
+# set of crates and links another binary than the one the tests ran.
+mode=${1:?usage: scripts/cargo-static.sh test [CARGO ARGS...]}
 shift
-case "$mode" in build|test) ;; *) echo "cargo-static.sh: mode must be build or test, not '$mode'" >&2; exit 2 ;; esac
+[ "$mode" = test ] || { echo "cargo-static.sh: the mode is 'test' ('test --no-run' builds), not '$mode': a 'cargo build' would give another binary than the tested one" >&2; exit 2; }
 musl=x86_64-unknown-linux-musl
 
 if ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
