@@ -115,7 +115,7 @@ def main():
     if not a.no_build:
         print("bench: scripts/build-release.sh", file=sys.stderr)
         subprocess.run([os.path.join(REPO, "scripts/build-release.sh")], check=True, stdout=sys.stderr)
-    for b in (a.umm, a.dynamic):
+    for b in (a.umm,) if a.pid1 else (a.umm, a.dynamic):  # --pid1 has no glibc reference
         if not os.access(b, os.X_OK):
             die(f"{b} not built: run scripts/build-release.sh")
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
